@@ -11,8 +11,11 @@
 
 pub mod attest;
 pub mod canonical;
+pub mod cli;
 pub mod clock;
 pub mod digest;
+pub mod engine;
 pub mod ledger;
 pub mod metadata;
 pub mod policy;
+pub mod workspace;

@@ -1,0 +1,123 @@
+//! `modelgate check`: decide a promotion request, print the decision, exit 0/2/3/1.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{exit, read_file, CliError, CmdResult, Format};
+use crate::clock::Clock;
+use crate::engine::{Decision, EngineError};
+use crate::policy::Reason;
+use crate::workspace::Workspace;
+
+/// `modelgate check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The promotion request (JSON, `schemas/promotion-request.v1.schema.json`).
+    #[arg(long)]
+    pub request: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// Runs `modelgate check`.
+pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult {
+    let bytes = read_file(&args.request)?;
+    let ws = Workspace::open(home)?;
+    let engine = ws.engine(clock)?;
+    let mut store = ws.store()?;
+    match engine.decide(&mut store, &bytes) {
+        Ok(decision) => {
+            match args.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&decision).map_err(CliError::internal)?
+                ),
+                Format::Text => print!("{}", render_text(&decision)),
+            }
+            Ok(if decision.is_allow() {
+                exit::OK
+            } else {
+                exit::DENY
+            })
+        }
+        Err(EngineError::Invalid(problems)) if args.format == Format::Json => {
+            let out = serde_json::json!({
+                "schema": "https://modelgate.dev/error/v1",
+                "error": "invalid_request",
+                "problems": problems,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).map_err(CliError::internal)?
+            );
+            Err(CliError::invalid(
+                EngineError::Invalid(problems).to_string(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn render_reason(out: &mut String, mark: &str, r: &Reason) {
+    let _ = writeln!(out, "  {mark} {}: {}", r.policy_id, r.reason);
+    if !r.controls.is_empty() {
+        let _ = writeln!(out, "      controls: {}", r.controls.join(", "));
+    }
+    for (path, value) in &r.values {
+        let _ = writeln!(out, "      {path} = {value}");
+    }
+}
+
+/// The human-readable rendering of a decision.
+pub fn render_text(d: &Decision) -> String {
+    let b = &d.body;
+    let mut out = String::new();
+    let tier = b
+        .tier
+        .map(|t| format!("tier {t}"))
+        .unwrap_or_else(|| "tier unknown: no verified metadata".to_string());
+    let verdict = if d.is_allow() { "ALLOW" } else { "DENY" };
+    let _ = writeln!(
+        out,
+        "{verdict} {} {} -> {} ({tier})",
+        b.request.model, b.request.version, b.request.environment
+    );
+    let (label, mark) = if d.is_allow() {
+        ("permitted by", "✓")
+    } else {
+        ("reasons", "✗")
+    };
+    let _ = writeln!(out, "{label}:");
+    for r in &b.reasons {
+        render_reason(&mut out, mark, r);
+    }
+    if !b.warnings.is_empty() {
+        let _ = writeln!(out, "warnings:");
+        for r in &b.warnings {
+            render_reason(&mut out, "!", r);
+        }
+    }
+    if !b.approvals.is_empty() {
+        let _ = writeln!(out, "approvals counted:");
+        for a in &b.approvals {
+            let _ = writeln!(out, "  {} by {} (expires {})", a.role, a.approver, a.expires);
+        }
+    }
+    if !b.findings.is_empty() {
+        let _ = writeln!(out, "not counted:");
+        for f in &b.findings {
+            let _ = writeln!(out, "  attestation {}: {}", f.attestation, f.problem);
+        }
+    }
+    let _ = writeln!(out, "bundle {}", b.bundle_digest);
+    let _ = writeln!(
+        out,
+        "ledger index {} leaf {}",
+        d.ledger.index, d.ledger.leaf_hash
+    );
+    out
+}

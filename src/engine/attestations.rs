@@ -1,0 +1,421 @@
+//! Examining the attestations of one request: parse, verify, bind, count.
+//!
+//! [`examine`] takes the raw envelopes of a request and returns [`Examined`]: the one verified
+//! model-metadata statement (if any), the approvals that count, a finding for everything that
+//! does not count, and the canonical bytes of every envelope for the attestation store.
+//!
+//! Structure problems (not an envelope, wrong payload type, a predicate that breaks its schema,
+//! duplicate or conflicting statements) make the whole request invalid. Trust problems (unknown,
+//! revoked, expired or wrong-role keys, tampered payloads, approvals bound elsewhere or expired)
+//! only make that attestation not count, and say why: the policies then deny for what is missing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::request::PromotionRequest;
+use super::{EngineError, Problem};
+use crate::attest::{
+    verify_envelope, Envelope, Role, Statement, TrustStore, VerifiedEnvelope, VerifyError,
+    IN_TOTO_PAYLOAD_TYPE, PREDICATE_APPROVAL, PREDICATE_MODEL_METADATA, PREDICATE_WAIVER,
+};
+use crate::canonical;
+use crate::clock::{parse_rfc3339, rfc3339};
+use crate::digest::sha256_prefixed;
+use crate::metadata::{SchemaKind, Schemas};
+use crate::policy::input::ContextFacts;
+
+/// Roles whose keys may sign model metadata.
+pub const METADATA_SIGNER_ROLES: [Role; 3] = [Role::ModelAuthor, Role::Owner, Role::Developer];
+
+/// An attestation that was not counted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    /// Index in the request's `attestations`.
+    pub attestation: usize,
+    /// What is wrong, in one line.
+    pub problem: String,
+}
+
+/// One attestation of the request, by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationRef {
+    /// `sha256:<hex>` of the envelope's canonical JSON bytes (the attestation store key).
+    pub digest: String,
+    /// The statement's predicate type.
+    pub predicate_type: String,
+    /// Whether it counted towards the decision.
+    pub counted: bool,
+}
+
+/// An approval that counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountedApproval {
+    /// The approving role.
+    pub role: String,
+    /// The approving principal (the signing key's principal).
+    pub approver: String,
+    /// Expiry, RFC 3339.
+    pub expires: String,
+    /// Digest of the approval envelope.
+    pub attestation: String,
+    #[serde(skip)]
+    ttl_days: i64,
+}
+
+/// The verified model-metadata statement of the request.
+#[derive(Debug, Clone)]
+pub struct VerifiedMetadata {
+    /// Index in the request's `attestations`.
+    pub index: usize,
+    /// `sha256:<hex>` of the payload bytes (what approvals bind to).
+    pub payload_digest: String,
+    /// The metadata predicate (schema-valid).
+    pub predicate: Value,
+    /// Some subject and the predicate's `artifact.digest` both equal the request's digest.
+    pub artifact_digest_matches: bool,
+}
+
+/// What [`examine`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Examined {
+    /// The verified metadata, if one verified.
+    pub metadata: Option<VerifiedMetadata>,
+    /// Approvals that counted.
+    pub approvals: Vec<CountedApproval>,
+    /// Everything that did not count.
+    pub findings: Vec<Finding>,
+    /// Every attestation by digest, in request order.
+    pub attestations: Vec<AttestationRef>,
+    /// Canonical envelope bytes by digest, for the attestation store.
+    pub envelopes: BTreeMap<String, Vec<u8>>,
+}
+
+struct Parsed {
+    index: usize,
+    envelope: Envelope,
+    statement: Statement,
+}
+
+/// Parses, verifies and binds every attestation of `request`.
+pub fn examine(
+    request: &PromotionRequest,
+    schemas: &Schemas,
+    trust: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<Examined, EngineError> {
+    let mut out = Examined::default();
+    let mut parsed = Vec::with_capacity(request.attestations.len());
+    let mut first_seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, value) in request.attestations.iter().enumerate() {
+        let at = format!("/attestations/{index}");
+        let envelope = Envelope::from_value(value)
+            .map_err(|e| EngineError::invalid(&at, format!("not a DSSE envelope: {e}")))?;
+        let bytes = canonical::to_canonical_vec(value)
+            .map_err(|e| EngineError::invalid(&at, format!("cannot be canonicalised: {e}")))?;
+        let digest = sha256_prefixed(&bytes);
+        if let Some(first) = first_seen.insert(digest.clone(), index) {
+            return Err(EngineError::invalid(
+                &at,
+                format!("duplicate attestation: identical to /attestations/{first}"),
+            ));
+        }
+        if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+            return Err(EngineError::invalid(
+                format!("{at}/payloadType"),
+                format!(
+                    "payloadType `{}` is not `{IN_TOTO_PAYLOAD_TYPE}`",
+                    envelope.payload_type
+                ),
+            ));
+        }
+        let statement = Statement::from_payload(&envelope.payload).map_err(|e| {
+            EngineError::invalid(
+                format!("{at}/payload"),
+                format!("not an in-toto Statement v1: {e}"),
+            )
+        })?;
+        let kind = match statement.predicate_type.as_str() {
+            PREDICATE_MODEL_METADATA => SchemaKind::ModelMetadata,
+            PREDICATE_APPROVAL => SchemaKind::Approval,
+            PREDICATE_WAIVER => SchemaKind::Waiver,
+            other => {
+                return Err(EngineError::invalid(
+                    format!("{at}/payload"),
+                    format!(
+                        "unsupported predicateType `{other}` (expected `{PREDICATE_MODEL_METADATA}`, `{PREDICATE_APPROVAL}` or `{PREDICATE_WAIVER}`)"
+                    ),
+                ))
+            }
+        };
+        if let Err(violations) = schemas.validate(kind, &statement.predicate) {
+            return Err(EngineError::Invalid(
+                violations
+                    .into_iter()
+                    .map(|v| Problem {
+                        pointer: format!("{at}/payload/predicate{}", v.pointer),
+                        message: v.message,
+                    })
+                    .collect(),
+            ));
+        }
+        out.attestations.push(AttestationRef {
+            digest: digest.clone(),
+            predicate_type: statement.predicate_type.clone(),
+            counted: false,
+        });
+        out.envelopes.insert(digest, bytes);
+        parsed.push(Parsed {
+            index,
+            envelope,
+            statement,
+        });
+    }
+
+    out.metadata = verify_metadata(request, &parsed, trust, now, &mut out)?;
+    for p in &parsed {
+        match p.statement.predicate_type.as_str() {
+            PREDICATE_APPROVAL => {
+                let digest = out
+                    .attestations
+                    .get(p.index)
+                    .map(|a| a.digest.clone())
+                    .unwrap_or_default();
+                match count_approval(request, p, &digest, &out.metadata, trust, now) {
+                    Ok(approval) => {
+                        mark_counted(&mut out, p.index);
+                        out.approvals.push(approval);
+                    }
+                    Err(problem) => out.findings.push(Finding {
+                        attestation: p.index,
+                        problem,
+                    }),
+                }
+            }
+            PREDICATE_WAIVER => out.findings.push(Finding {
+                attestation: p.index,
+                problem: "waivers are not applied by this version of modelgate: ignored"
+                    .to_string(),
+            }),
+            _ => {}
+        }
+    }
+    out.approvals
+        .sort_by(|a, b| (&a.role, &a.approver, &a.attestation).cmp(&(&b.role, &b.approver, &b.attestation)));
+    Ok(out)
+}
+
+fn mark_counted(out: &mut Examined, index: usize) {
+    if let Some(a) = out.attestations.get_mut(index) {
+        a.counted = true;
+    }
+}
+
+fn push_verify_failure(out: &mut Examined, index: usize, what: &str, err: &VerifyError) {
+    match err {
+        VerifyError::NoValidSignature { problems } if !problems.is_empty() => {
+            for p in problems {
+                out.findings.push(Finding {
+                    attestation: index,
+                    problem: format!("{what} not counted: {p}"),
+                });
+            }
+        }
+        other => out.findings.push(Finding {
+            attestation: index,
+            problem: format!("{what} not counted: {other}"),
+        }),
+    }
+}
+
+fn verify_metadata(
+    request: &PromotionRequest,
+    parsed: &[Parsed],
+    trust: &TrustStore,
+    now: OffsetDateTime,
+    out: &mut Examined,
+) -> Result<Option<VerifiedMetadata>, EngineError> {
+    let mut verified: Option<(VerifiedMetadata, VerifiedEnvelope)> = None;
+    for p in parsed
+        .iter()
+        .filter(|p| p.statement.predicate_type == PREDICATE_MODEL_METADATA)
+    {
+        match verify_envelope(&p.envelope, trust, now, &METADATA_SIGNER_ROLES) {
+            Err(e) => push_verify_failure(out, p.index, "model metadata", &e),
+            Ok(v) => {
+                if let Some((first, _)) = &verified {
+                    if first.payload_digest != v.payload_sha256 {
+                        return Err(EngineError::invalid(
+                            format!("/attestations/{}", p.index),
+                            format!(
+                                "conflicting model-metadata attestations: /attestations/{} and /attestations/{} carry different metadata; send exactly one",
+                                first.index, p.index
+                            ),
+                        ));
+                    }
+                    mark_counted(out, p.index);
+                    continue;
+                }
+                let want = request
+                    .artifact_digest
+                    .strip_prefix("sha256:")
+                    .unwrap_or_default();
+                let subject_matches = v
+                    .statement
+                    .subject
+                    .iter()
+                    .any(|s| s.sha256() == Some(want));
+                let predicate_matches = v
+                    .statement
+                    .predicate
+                    .pointer("/artifact/digest")
+                    .and_then(Value::as_str)
+                    == Some(request.artifact_digest.as_str());
+                if !subject_matches || !predicate_matches {
+                    out.findings.push(Finding {
+                        attestation: p.index,
+                        problem: format!(
+                            "model metadata describes another artifact: its subject/artifact digest is not the requested `{}`",
+                            request.artifact_digest
+                        ),
+                    });
+                }
+                for problem in &v.problems {
+                    out.findings.push(Finding {
+                        attestation: p.index,
+                        problem: format!("extra signature not counted: {problem}"),
+                    });
+                }
+                mark_counted(out, p.index);
+                verified = Some((
+                    VerifiedMetadata {
+                        index: p.index,
+                        payload_digest: v.payload_sha256.clone(),
+                        predicate: v.statement.predicate.clone(),
+                        artifact_digest_matches: subject_matches && predicate_matches,
+                    },
+                    v,
+                ));
+            }
+        }
+    }
+    Ok(verified.map(|(m, _)| m))
+}
+
+/// Checks one approval: it counts, or the error is the finding that says why not.
+fn count_approval(
+    request: &PromotionRequest,
+    p: &Parsed,
+    digest: &str,
+    metadata: &Option<VerifiedMetadata>,
+    trust: &TrustStore,
+    now: OffsetDateTime,
+) -> Result<CountedApproval, String> {
+    let pred = &p.statement.predicate;
+    let text = |k: &str| pred.get(k).and_then(Value::as_str).unwrap_or_default();
+    let role_text = text("role");
+    let role: Role = role_text
+        .parse()
+        .map_err(|e| format!("approval not counted: {e}"))?;
+    let verified = verify_envelope(&p.envelope, trust, now, &[role]).map_err(|e| match e {
+        VerifyError::NoValidSignature { problems } if !problems.is_empty() => format!(
+            "approval not counted: {}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => format!("approval not counted: {other}"),
+    })?;
+    let approver = text("approver");
+    let Some(signer) = verified.signers.iter().find(|s| s.principal == approver) else {
+        let signers: BTreeSet<&str> = verified.signers.iter().map(|s| s.principal.as_str()).collect();
+        return Err(format!(
+            "approval not counted: it names approver `{approver}` but is signed by `{}`",
+            signers.into_iter().collect::<Vec<_>>().join("`, `")
+        ));
+    };
+    let Some(metadata) = metadata else {
+        return Err("approval not counted: no model metadata verified to bind it to".to_string());
+    };
+    let bound = text("metadata_digest");
+    if bound != metadata.payload_digest {
+        return Err(format!(
+            "approval not counted: it is bound to metadata payload `{bound}`, not to this request's `{}`",
+            metadata.payload_digest
+        ));
+    }
+    let envs: Vec<&str> = pred
+        .get("environments")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !envs.contains(&request.environment.as_str()) {
+        return Err(format!(
+            "approval not counted: it is for {} and not for `{}`",
+            envs.join(", "),
+            request.environment
+        ));
+    }
+    let issued = parse_rfc3339(text("issued_at"))
+        .map_err(|e| format!("approval not counted: `issued_at` is not RFC 3339: {e}"))?;
+    let expires = parse_rfc3339(text("expires"))
+        .map_err(|e| format!("approval not counted: `expires` is not RFC 3339: {e}"))?;
+    if issued > now {
+        return Err(format!(
+            "approval not counted: issued in the future ({})",
+            rfc3339(issued)
+        ));
+    }
+    if expires <= now {
+        return Err(format!(
+            "approval by `{approver}` ({role}) expired at {}",
+            rfc3339(expires)
+        ));
+    }
+    if expires <= issued {
+        return Err("approval not counted: it expires before it was issued".to_string());
+    }
+    let ttl_seconds = (expires - issued).whole_seconds();
+    Ok(CountedApproval {
+        role: role.to_string(),
+        approver: signer.principal.clone(),
+        expires: rfc3339(expires),
+        attestation: digest.to_string(),
+        ttl_days: (ttl_seconds + 86_399) / 86_400,
+    })
+}
+
+/// The request-level policy facts from the counted approvals.
+pub fn context_facts(
+    request: &PromotionRequest,
+    approvals: &[CountedApproval],
+    developer: &str,
+    now: OffsetDateTime,
+) -> ContextFacts {
+    let roles: BTreeSet<String> = approvals.iter().map(|a| a.role.clone()).collect();
+    let mut roles_by_approver: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for a in approvals {
+        roles_by_approver
+            .entry(a.approver.as_str())
+            .or_default()
+            .insert(a.role.as_str());
+    }
+    let approvers: Vec<String> = roles_by_approver.keys().map(|s| s.to_string()).collect();
+    ContextFacts {
+        now: now.unix_timestamp(),
+        rollback: request.rollback,
+        approved_roles: roles.into_iter().collect(),
+        approver_count: i64::try_from(approvers.len()).unwrap_or(i64::MAX),
+        max_approval_ttl_days: approvals.iter().map(|a| a.ttl_days).max().unwrap_or(0),
+        approver_holds_two_roles: roles_by_approver.values().any(|r| r.len() > 1),
+        developer_approved: !developer.is_empty() && roles_by_approver.contains_key(developer),
+        approvers,
+    }
+}

@@ -1,0 +1,287 @@
+//! The engine: the decision path of DESIGN §2, the one way modelgate decides.
+//!
+//! [`Engine::decide`] parses a promotion request ([`request`]), examines its attestations
+//! against the trust store ([`attestations`], [`trust`]), validates and derives the policy input
+//! ([`crate::metadata`]), evaluates the policy bundle ([`crate::policy`]), appends the
+//! [`decision::DecisionBody`] to the ledger and returns only once that record is durable. The
+//! CLI and the HTTP server are adapters over this module; they hold no business rules.
+//!
+//! A deny is `Ok(Decision)`; `Err` is reserved for input that cannot be judged
+//! ([`EngineError::Invalid`], exit 3) and for failures of the engine itself (ledger, policy
+//! bundle), which close the gate.
+
+pub mod attestations;
+pub mod decision;
+pub mod request;
+pub mod trust;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::canonical;
+use crate::clock::{rfc3339, Clock};
+use crate::digest::sha256_prefixed;
+use crate::ledger::{
+    parse_record, LedgerError, RecordDraft, RecordKind, SealedRecord, Store,
+};
+use crate::metadata::schema::SchemaError;
+use crate::metadata::{derive_model_facts, unverified_model_facts, Schemas};
+use crate::policy::input::{EnvironmentFacts, PolicyInput};
+use crate::policy::{PolicyBundle, PolicyError};
+
+pub use decision::{Decision, DecisionBody, LedgerRef, DECISION_SCHEMA};
+pub use request::{parse_request, PromotionRequest, RequestSummary};
+pub use trust::{change_trust, load_trust};
+
+/// One problem with a request: where (JSON pointer into the request) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// JSON pointer into the request (decoded payloads continue the path, e.g.
+    /// `/attestations/0/payload/predicate/risk/tier`); empty for the request as a whole.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pointer.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "at `{}`: {}", self.pointer, self.message)
+        }
+    }
+}
+
+/// Why the engine could not decide.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The request cannot be judged as sent; nothing was recorded.
+    #[error("invalid request: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+    /// The ledger could not be read or written: the gate is closed.
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    /// The policy bundle could not evaluate the request: the gate is closed.
+    #[error("policy: {0}")]
+    Policy(#[from] PolicyError),
+    /// The embedded schemas did not compile.
+    #[error("schemas: {0}")]
+    Schema(#[from] SchemaError),
+    /// The trust history in the ledger does not replay.
+    #[error("trust history broken at ledger record {index}: {problem}")]
+    TrustHistory {
+        /// Index of the `key_change` record that does not apply.
+        index: u64,
+        /// What went wrong.
+        problem: String,
+    },
+    /// A trust change was rejected.
+    #[error("trust change rejected: {0}")]
+    TrustChange(crate::attest::AttestError),
+    /// An invariant of the engine itself failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// A single-problem [`EngineError::Invalid`].
+    pub fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> EngineError {
+        EngineError::Invalid(vec![Problem {
+            pointer: pointer.into(),
+            message: message.into(),
+        }])
+    }
+}
+
+/// One configured environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// Whether the full tier rules apply here.
+    #[serde(default)]
+    pub production: bool,
+}
+
+/// What the engine needs besides its bundle: the environments it knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Environments by name; a request for any other environment is invalid.
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let env = |production| EnvironmentConfig { production };
+        EngineConfig {
+            environments: BTreeMap::from([
+                ("dev".to_string(), env(false)),
+                ("staging".to_string(), env(false)),
+                ("production".to_string(), env(true)),
+            ]),
+        }
+    }
+}
+
+/// The decision engine: schemas, policy bundle, configuration and clock.
+pub struct Engine {
+    schemas: Schemas,
+    bundle: PolicyBundle,
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("bundle", &self.bundle.digest())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Builds an engine; compiles the embedded schemas once.
+    pub fn new(
+        bundle: PolicyBundle,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, EngineError> {
+        Ok(Engine {
+            schemas: Schemas::compile()?,
+            bundle,
+            config,
+            clock,
+        })
+    }
+
+    /// The policy bundle in use.
+    pub fn bundle(&self) -> &PolicyBundle {
+        &self.bundle
+    }
+
+    /// The compiled schemas.
+    pub fn schemas(&self) -> &Schemas {
+        &self.schemas
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Appends a `bundle_activation` record unless the latest one already names this bundle's
+    /// digest. Returns the new record, if one was appended.
+    pub fn activate_bundle(&self, store: &mut dyn Store) -> Result<Option<SealedRecord>, EngineError> {
+        let digest = self.bundle.digest();
+        if let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.last() {
+            let record = parse_record(&last.bytes)?;
+            if record.body.get("bundle_digest").and_then(|v| v.as_str()) == Some(digest) {
+                return Ok(None);
+            }
+        }
+        let policies: Vec<&str> = self.bundle.policies().iter().map(|p| p.id.as_str()).collect();
+        let body = serde_json::json!({ "bundle_digest": digest, "policies": policies });
+        let sealed = store.append(&[RecordDraft {
+            kind: RecordKind::BundleActivation,
+            time: self.clock.now(),
+            body,
+        }])?;
+        Ok(sealed.into_iter().next())
+    }
+
+    /// Decides one promotion request and records the decision durably before returning it.
+    ///
+    /// Invalid input returns [`EngineError::Invalid`] and records nothing. Every judged request,
+    /// allow or deny, is appended to the ledger; if that fails the result is an error, never an
+    /// unrecorded allow.
+    pub fn decide(&self, store: &mut dyn Store, request: &[u8]) -> Result<Decision, EngineError> {
+        let request = parse_request(&self.schemas, request)?;
+        let environment = self.config.environments.get(&request.environment).ok_or_else(|| {
+            EngineError::invalid(
+                "/environment",
+                format!(
+                    "unknown environment `{}` (configured: {})",
+                    request.environment,
+                    self.config
+                        .environments
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let now = self.clock.now();
+        let trust = load_trust(store)?;
+        let examined = attestations::examine(&request, &self.schemas, &trust, now)?;
+
+        let model = match &examined.metadata {
+            Some(m) => {
+                let mut facts =
+                    derive_model_facts(&m.predicate, &request.model, &request.version, now);
+                facts.artifact_digest_matches = m.artifact_digest_matches;
+                facts
+            }
+            None => unverified_model_facts(&request.model, &request.version),
+        };
+        let tier = examined.metadata.as_ref().map(|_| model.tier);
+        let context =
+            attestations::context_facts(&request, &examined.approvals, &model.developer, now);
+        let input = PolicyInput {
+            requester: request.requested_by.clone(),
+            environment: EnvironmentFacts {
+                name: request.environment.clone(),
+                production: environment.production,
+            },
+            model,
+            context,
+        };
+        let input_bytes = canonical::canonical_bytes(&input)
+            .map_err(|e| EngineError::Internal(format!("policy input: {e}")))?;
+        let evaluation = self.bundle.evaluate(&input)?;
+
+        let body = DecisionBody {
+            schema: DECISION_SCHEMA.to_string(),
+            decision: evaluation.decision,
+            time: rfc3339(now),
+            request: request.summary(),
+            tier,
+            reasons: evaluation.reasons,
+            warnings: evaluation.warnings,
+            findings: examined.findings,
+            attestations: examined.attestations,
+            approvals: examined.approvals,
+            bundle_digest: self.bundle.digest().to_string(),
+            input_digest: sha256_prefixed(&input_bytes),
+        };
+        let body_value =
+            serde_json::to_value(&body).map_err(|e| EngineError::Internal(e.to_string()))?;
+
+        for (digest, bytes) in &examined.envelopes {
+            store.put_attestation(digest, bytes)?;
+        }
+        self.activate_bundle(store)?;
+        let sealed = store
+            .append(&[RecordDraft {
+                kind: RecordKind::Decision,
+                time: now,
+                body: body_value,
+            }])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                EngineError::Internal("the ledger did not return the appended record".into())
+            })?;
+        Ok(Decision {
+            body,
+            ledger: LedgerRef {
+                index: sealed.index,
+                leaf_hash: hex::encode(sealed.leaf_hash),
+            },
+        })
+    }
+}

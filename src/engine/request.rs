@@ -1,0 +1,96 @@
+//! The promotion request: parsing and validation of what a pipeline asks.
+//!
+//! [`parse_request`] turns raw bytes into a [`PromotionRequest`] or an [`Invalid`] error that
+//! lists every problem with its JSON pointer (schema
+//! `schemas/promotion-request.v1.schema.json`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{EngineError, Problem};
+use crate::metadata::{SchemaKind, Schemas};
+
+/// A parsed, schema-valid promotion request.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionRequest {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// Target environment (must be configured in the workspace).
+    pub environment: String,
+    /// `sha256:<hex>` of the artifact to deploy.
+    pub artifact_digest: String,
+    /// DSSE envelopes: the model-metadata statement plus approvals (and waivers).
+    pub attestations: Vec<Value>,
+    /// Who asks (pipeline or person).
+    pub requested_by: String,
+    /// Change ticket, if any.
+    #[serde(default)]
+    pub change_ticket: Option<String>,
+    /// The request restores a previous version.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+/// The request as recorded in the decision (everything but the attestations, which are
+/// recorded by digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSummary {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// Target environment.
+    pub environment: String,
+    /// `sha256:<hex>` of the artifact.
+    pub artifact_digest: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// Change ticket, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_ticket: Option<String>,
+    /// Rollback flag.
+    pub rollback: bool,
+}
+
+impl PromotionRequest {
+    /// The recorded summary of this request.
+    pub fn summary(&self) -> RequestSummary {
+        RequestSummary {
+            model: self.model.clone(),
+            version: self.version.clone(),
+            environment: self.environment.clone(),
+            artifact_digest: self.artifact_digest.clone(),
+            requested_by: self.requested_by.clone(),
+            change_ticket: self.change_ticket.clone(),
+            rollback: self.rollback,
+        }
+    }
+}
+
+/// Parses and schema-validates a promotion request.
+pub fn parse_request(schemas: &Schemas, bytes: &[u8]) -> Result<PromotionRequest, EngineError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        EngineError::invalid(
+            "",
+            format!("the promotion request is not valid JSON: {e}"),
+        )
+    })?;
+    if let Err(violations) = schemas.validate(SchemaKind::PromotionRequest, &value) {
+        return Err(EngineError::Invalid(
+            violations
+                .into_iter()
+                .map(|v| Problem {
+                    pointer: v.pointer,
+                    message: v.message,
+                })
+                .collect(),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        EngineError::invalid("", format!("the promotion request does not fit v1: {e}"))
+    })
+}

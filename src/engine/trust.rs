@@ -1,0 +1,52 @@
+//! The trust store as a fold over the ledger.
+//!
+//! There is no separate trust file: every trust change is a `key_change` ledger record, and
+//! [`load_trust`] replays them in order. The trust history is therefore as tamper-evident as the
+//! decisions that depended on it. [`change_trust`] validates a change against the current state
+//! before appending it.
+
+use super::EngineError;
+use crate::attest::{KeyChange, TrustStore};
+use crate::clock::{parse_rfc3339, Clock};
+use crate::ledger::{parse_record, RecordDraft, RecordKind, SealedRecord, Store};
+
+/// Rebuilds the trust store from the `key_change` records of the ledger.
+pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
+    let mut trust = TrustStore::new();
+    for stored in store.records_of_kind(RecordKind::KeyChange)? {
+        let broken = |what: String| EngineError::TrustHistory {
+            index: stored.index,
+            problem: what,
+        };
+        let record = parse_record(&stored.bytes).map_err(|e| broken(e.to_string()))?;
+        let change: KeyChange =
+            serde_json::from_value(record.body).map_err(|e| broken(e.to_string()))?;
+        let at = parse_rfc3339(&record.time).map_err(|e| broken(e.to_string()))?;
+        trust
+            .apply(&change, at)
+            .map_err(|e| broken(e.to_string()))?;
+    }
+    Ok(trust)
+}
+
+/// Applies `change` to the current trust store (rejecting it if it does not apply) and
+/// appends it to the ledger as a `key_change` record.
+pub fn change_trust(
+    store: &mut dyn Store,
+    clock: &dyn Clock,
+    change: &KeyChange,
+) -> Result<SealedRecord, EngineError> {
+    let now = clock.now();
+    let mut trust = load_trust(store)?;
+    trust.apply(change, now).map_err(EngineError::TrustChange)?;
+    let body = serde_json::to_value(change).map_err(|e| EngineError::Internal(e.to_string()))?;
+    let sealed = store.append(&[RecordDraft {
+        kind: RecordKind::KeyChange,
+        time: now,
+        body,
+    }])?;
+    sealed
+        .into_iter()
+        .next()
+        .ok_or_else(|| EngineError::Internal("the ledger did not return the appended record".into()))
+}

@@ -1,0 +1,280 @@
+//! The workspace: the directory that holds one modelgate installation, and the composition root.
+//!
+//! A workspace (`--home`, default `./.modelgate`) contains:
+//!
+//! | file | what |
+//! |---|---|
+//! | `modelgate.toml` | [`WorkspaceConfig`]: policy bundle, ledger, engine key, environments |
+//! | `engine.key` / `engine.pub` | the engine's Ed25519 key (PKCS#8 PEM, mode 0600) / SPKI PEM |
+//! | `ledger.db` | the SQLite ledger and attestation store (the trust store is a fold over it) |
+//! | `policies/` | a copy of the reference bundle, unless `init --policies DIR` named another |
+//!
+//! [`Workspace::init`] creates it; [`Workspace::open`] reads it and builds the [`Engine`] and
+//! the [`SqliteStore`]. This is the only place that decides which implementations the engine
+//! gets (store, clock), so tests can build an engine from the same parts with fakes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attest::PrivateKey;
+use crate::clock::Clock;
+use crate::engine::{Engine, EngineConfig, EngineError, EnvironmentConfig};
+use crate::ledger::{LedgerError, SqliteStore};
+use crate::policy::{PolicyBundle, PolicyError};
+
+/// The config file name inside a workspace.
+pub const CONFIG_FILE: &str = "modelgate.toml";
+
+/// The reference policy bundle shipped with this binary: (file name, contents).
+pub const REFERENCE_BUNDLE: &[(&str, &str)] = &[
+    (
+        "modelgate.cedarschema",
+        include_str!("../policies/modelgate.cedarschema"),
+    ),
+    ("common.cedar", include_str!("../policies/common.cedar")),
+    ("tier0.cedar", include_str!("../policies/tier0.cedar")),
+    ("tier1.cedar", include_str!("../policies/tier1.cedar")),
+    ("tier2.cedar", include_str!("../policies/tier2.cedar")),
+];
+
+/// `modelgate.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    /// Config format version (1).
+    pub version: u32,
+    /// The policy bundle directory (relative paths are relative to the workspace).
+    pub policy_dir: PathBuf,
+    /// The SQLite ledger file.
+    pub ledger: PathBuf,
+    /// The engine's private key (PKCS#8 PEM).
+    pub engine_key: PathBuf,
+    /// Environments a request may name.
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+}
+
+/// Why a workspace could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// No `modelgate.toml` in the home directory.
+    #[error("no workspace at `{0}`: run `modelgate init` first (or pass --home / set MODELGATE_HOME)")]
+    Missing(PathBuf),
+    /// `init` on a directory that already holds a workspace.
+    #[error("a workspace already exists at `{0}`")]
+    Exists(PathBuf),
+    /// A file could not be read or written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `modelgate.toml` does not parse.
+    #[error("`{path}` is not a valid workspace config: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// The engine key does not load.
+    #[error("engine key `{path}`: {message}")]
+    EngineKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The policy bundle does not load.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The ledger does not open.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The engine could not be built.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError + '_ {
+    move |source| WorkspaceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to a new file readable only by its owner (0600); fails if it exists.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WorkspaceError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    file.write_all(bytes).map_err(io_err(path))?;
+    file.sync_all().map_err(io_err(path))
+}
+
+/// An opened workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    home: PathBuf,
+    config: WorkspaceConfig,
+}
+
+impl Workspace {
+    /// Creates a workspace in `home`: config, engine key, ledger, and the policy bundle
+    /// reference (`policies`: a directory to use as is; `None`: a copy of the reference bundle).
+    /// Records the bundle activation in the new ledger.
+    pub fn init(
+        home: &Path,
+        policies: Option<&Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Workspace, WorkspaceError> {
+        let config_path = home.join(CONFIG_FILE);
+        if config_path.exists() {
+            return Err(WorkspaceError::Exists(home.to_path_buf()));
+        }
+        fs::create_dir_all(home).map_err(io_err(home))?;
+        let policy_dir = match policies {
+            Some(dir) => fs::canonicalize(dir).map_err(io_err(dir))?,
+            None => {
+                let dir = home.join("policies");
+                fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+                for (name, text) in REFERENCE_BUNDLE {
+                    let path = dir.join(name);
+                    fs::write(&path, text).map_err(io_err(&path))?;
+                }
+                PathBuf::from("policies")
+            }
+        };
+        let config = WorkspaceConfig {
+            version: 1,
+            policy_dir,
+            ledger: PathBuf::from("ledger.db"),
+            engine_key: PathBuf::from("engine.key"),
+            environments: EngineConfig::default().environments,
+        };
+        let ws = Workspace {
+            home: home.to_path_buf(),
+            config,
+        };
+        // Check the bundle before anything else is written next to it.
+        let bundle = PolicyBundle::load(&ws.policy_dir())?;
+
+        let key = PrivateKey::generate();
+        let pem = key.to_pkcs8_pem().map_err(|e| WorkspaceError::EngineKey {
+            path: ws.engine_key_path(),
+            message: e.to_string(),
+        })?;
+        write_private(&ws.engine_key_path(), pem.as_bytes())?;
+        let pub_path = home.join("engine.pub");
+        fs::write(&pub_path, key.public_key().to_spki_pem()).map_err(io_err(&pub_path))?;
+
+        let text = toml::to_string_pretty(&ws.config).map_err(|e| WorkspaceError::Config {
+            path: config_path.clone(),
+            message: e.to_string(),
+        })?;
+        let text = format!(
+            "# modelgate workspace configuration (see docs/workspace.md)\n{text}"
+        );
+        fs::write(&config_path, text).map_err(io_err(&config_path))?;
+
+        let engine = Engine::new(bundle, ws.engine_config(), clock)?;
+        let mut store = ws.store()?;
+        engine.activate_bundle(&mut store)?;
+        Ok(ws)
+    }
+
+    /// Opens the workspace in `home`.
+    pub fn open(home: &Path) -> Result<Workspace, WorkspaceError> {
+        let config_path = home.join(CONFIG_FILE);
+        if !config_path.exists() {
+            return Err(WorkspaceError::Missing(home.to_path_buf()));
+        }
+        let text = fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+        let config: WorkspaceConfig =
+            toml::from_str(&text).map_err(|e| WorkspaceError::Config {
+                path: config_path.clone(),
+                message: e.to_string(),
+            })?;
+        if config.version != 1 {
+            return Err(WorkspaceError::Config {
+                path: config_path,
+                message: format!("unsupported config version {}", config.version),
+            });
+        }
+        Ok(Workspace {
+            home: home.to_path_buf(),
+            config,
+        })
+    }
+
+    /// The workspace directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The parsed config.
+    pub fn config(&self) -> &WorkspaceConfig {
+        &self.config
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.home.join(p)
+        }
+    }
+
+    /// The policy bundle directory.
+    pub fn policy_dir(&self) -> PathBuf {
+        self.resolve(&self.config.policy_dir)
+    }
+
+    /// The ledger database file.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.resolve(&self.config.ledger)
+    }
+
+    /// The engine private key file.
+    pub fn engine_key_path(&self) -> PathBuf {
+        self.resolve(&self.config.engine_key)
+    }
+
+    /// The engine configuration from the workspace config.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            environments: self.config.environments.clone(),
+        }
+    }
+
+    /// Opens (creating if needed) the SQLite ledger.
+    pub fn store(&self) -> Result<SqliteStore, WorkspaceError> {
+        Ok(SqliteStore::open(&self.ledger_path())?)
+    }
+
+    /// Loads the policy bundle and builds the engine with `clock`.
+    pub fn engine(&self, clock: Arc<dyn Clock>) -> Result<Engine, WorkspaceError> {
+        let bundle = PolicyBundle::load(&self.policy_dir())?;
+        Ok(Engine::new(bundle, self.engine_config(), clock)?)
+    }
+
+    /// Loads the engine's private key.
+    pub fn engine_key(&self) -> Result<PrivateKey, WorkspaceError> {
+        let path = self.engine_key_path();
+        let pem = fs::read_to_string(&path).map_err(io_err(&path))?;
+        PrivateKey::from_pkcs8_pem(&pem).map_err(|e| WorkspaceError::EngineKey {
+            path,
+            message: e.to_string(),
+        })
+    }
+}
