@@ -149,8 +149,9 @@ impl Demo {
     }
 }
 
-/// A tier-0-complete metadata predicate; scenarios remove or change parts of it.
-fn full_metadata(name: &str, version: &str, tier: i64, artifact: &str, next_due: &str) -> Value {
+/// A tier-0-complete metadata predicate (every fact the tier rules ask for is present);
+/// the demo scenarios and the tests remove or change parts of it.
+pub fn full_metadata(name: &str, version: &str, tier: i64, artifact: &str, next_due: &str) -> Value {
     json!({
         "model": {
             "name": name, "version": version,
@@ -201,7 +202,8 @@ fn full_metadata(name: &str, version: &str, tier: i64, artifact: &str, next_due:
     })
 }
 
-fn remove(v: &mut Value, pointer: &str) {
+/// Removes the field at `pointer` (no-op when absent).
+pub fn remove(v: &mut Value, pointer: &str) {
     if let Some((parent, key)) = pointer.rsplit_once('/') {
         if let Some(obj) = v.pointer_mut(parent).and_then(Value::as_object_mut) {
             obj.remove(key);
@@ -209,7 +211,8 @@ fn remove(v: &mut Value, pointer: &str) {
     }
 }
 
-fn set(v: &mut Value, pointer: &str, value: Value) {
+/// Replaces the value at `pointer` (no-op when absent).
+pub fn set(v: &mut Value, pointer: &str, value: Value) {
     if let Some(slot) = v.pointer_mut(pointer) {
         *slot = value;
     }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attest::TrustStore;
 use crate::canonical;
 use crate::clock::{rfc3339, Clock};
 use crate::digest::sha256_prefixed;
@@ -193,12 +194,10 @@ impl Engine {
         Ok(sealed.into_iter().next())
     }
 
-    /// Decides one promotion request and records the decision durably before returning it.
-    ///
-    /// Invalid input returns [`EngineError::Invalid`] and records nothing. Every judged request,
-    /// allow or deny, is appended to the ledger; if that fails the result is an error, never an
-    /// unrecorded allow.
-    pub fn decide(&self, store: &mut dyn Store, request: &[u8]) -> Result<Decision, EngineError> {
+    /// Judges one promotion request against `trust` without any I/O: parse, verify, validate,
+    /// derive, evaluate. The result is what [`Engine::decide`] records; it is not an answer
+    /// until it is recorded.
+    pub fn judge(&self, trust: &TrustStore, request: &[u8]) -> Result<Judgement, EngineError> {
         let request = parse_request(&self.schemas, request)?;
         let environment = self.config.environments.get(&request.environment).ok_or_else(|| {
             EngineError::invalid(
@@ -216,8 +215,7 @@ impl Engine {
             )
         })?;
         let now = self.clock.now();
-        let trust = load_trust(store)?;
-        let examined = attestations::examine(&request, &self.schemas, &trust, now)?;
+        let examined = attestations::examine(&request, &self.schemas, trust, now)?;
 
         let model = match &examined.metadata {
             Some(m) => {
@@ -258,17 +256,38 @@ impl Engine {
             bundle_digest: self.bundle.digest().to_string(),
             input_digest: sha256_prefixed(&input_bytes),
         };
-        let body_value =
-            serde_json::to_value(&body).map_err(|e| EngineError::Internal(e.to_string()))?;
+        Ok(Judgement {
+            body,
+            input,
+            time: now,
+            envelopes: examined.envelopes,
+        })
+    }
 
-        for (digest, bytes) in &examined.envelopes {
+    /// Decides one promotion request and records the decision durably before returning it.
+    ///
+    /// Invalid input returns [`EngineError::Invalid`] and records nothing. Every judged request,
+    /// allow or deny, is appended to the ledger; if that fails the result is an error, never an
+    /// unrecorded allow.
+    pub fn decide(&self, store: &mut dyn Store, request: &[u8]) -> Result<Decision, EngineError> {
+        let trust = load_trust(store)?;
+        let judgement = self.judge(&trust, request)?;
+        self.record(store, judgement)
+    }
+
+    /// Appends a judgement to the ledger (attestations first, then the decision record) and
+    /// returns the durable decision.
+    pub fn record(&self, store: &mut dyn Store, judgement: Judgement) -> Result<Decision, EngineError> {
+        let body_value = serde_json::to_value(&judgement.body)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        for (digest, bytes) in &judgement.envelopes {
             store.put_attestation(digest, bytes)?;
         }
         self.activate_bundle(store)?;
         let sealed = store
             .append(&[RecordDraft {
                 kind: RecordKind::Decision,
-                time: now,
+                time: judgement.time,
                 body: body_value,
             }])?
             .into_iter()
@@ -277,11 +296,24 @@ impl Engine {
                 EngineError::Internal("the ledger did not return the appended record".into())
             })?;
         Ok(Decision {
-            body,
+            body: judgement.body,
             ledger: LedgerRef {
                 index: sealed.index,
                 leaf_hash: hex::encode(sealed.leaf_hash),
             },
         })
     }
+}
+
+/// A judged request that is not yet recorded (and so not yet an answer).
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    /// The decision body to record.
+    pub body: DecisionBody,
+    /// The policy input that was evaluated (its digest is `body.input_digest`).
+    pub input: PolicyInput,
+    /// Decision time.
+    pub time: time::OffsetDateTime,
+    /// Canonical envelope bytes by digest, for the attestation store.
+    pub envelopes: BTreeMap<String, Vec<u8>>,
 }

@@ -1,0 +1,186 @@
+//! Shared test fixture: a real workspace (SQLite ledger, reference bundle) in a temporary
+//! directory, deterministic persona keys, a fixed clock, and builders for signed requests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use modelgate::attest::{
+    Envelope, KeyChange, PrivateKey, Role, Statement, Subject, IN_TOTO_PAYLOAD_TYPE,
+    PREDICATE_APPROVAL, PREDICATE_MODEL_METADATA,
+};
+use modelgate::cli::demo::full_metadata;
+use modelgate::clock::{parse_rfc3339, rfc3339, Clock, FixedClock};
+use modelgate::digest::sha256_prefixed;
+use modelgate::engine::{change_trust, Decision, Engine, EngineError};
+use modelgate::ledger::{SqliteStore, Store};
+use modelgate::workspace::Workspace;
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+
+pub const NOW: &str = "2026-11-27T12:00:00Z";
+
+pub fn now() -> OffsetDateTime {
+    parse_rfc3339(NOW).unwrap()
+}
+
+/// Persona keys from fixed seeds (test keys only).
+pub fn key(seed: u8) -> PrivateKey {
+    PrivateKey::from_seed(&[seed; 32])
+}
+
+pub const ALICE: (&str, u8) = ("alice@example.com", 1); // model-author, developer
+pub const OLIVIA: (&str, u8) = ("olivia@example.com", 2); // owner
+pub const VICTOR: (&str, u8) = ("victor@example.com", 3); // validator
+pub const RITA: (&str, u8) = ("rita@example.com", 4); // risk-officer
+pub const BOB: (&str, u8) = ("bob@example.com", 5); // business-owner
+pub const MALLORY: (&str, u8) = ("mallory@example.com", 66); // never trusted
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub ws: Workspace,
+    pub engine: Engine,
+    pub store: SqliteStore,
+    pub clock: Arc<FixedClock>,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock(now()));
+        let ws = Workspace::init(dir.path(), None, clock.clone()).unwrap();
+        let engine = ws.engine(clock.clone()).unwrap();
+        let store = ws.store().unwrap();
+        let mut f = Fixture { dir, ws, engine, store, clock };
+        f.trust(ALICE, &[Role::ModelAuthor, Role::Developer]);
+        f.trust(OLIVIA, &[Role::Owner]);
+        f.trust(VICTOR, &[Role::Validator]);
+        f.trust(RITA, &[Role::RiskOfficer]);
+        f.trust(BOB, &[Role::BusinessOwner]);
+        f
+    }
+
+    pub fn trust(&mut self, who: (&str, u8), roles: &[Role]) {
+        self.trust_window(who, roles, None, None);
+    }
+
+    pub fn trust_window(&mut self, who: (&str, u8), roles: &[Role], nb: Option<&str>, na: Option<&str>) {
+        let change = KeyChange::add(
+            &key(who.1).public_key(),
+            who.0.to_string(),
+            roles.iter().copied().collect(),
+            nb.map(str::to_string),
+            na.map(str::to_string),
+        );
+        change_trust(&mut self.store, self.clock.as_ref() as &dyn Clock, &change).unwrap();
+    }
+
+    pub fn revoke(&mut self, who: (&str, u8)) {
+        let change = KeyChange::Revoke { key_id: key(who.1).public_key().key_id(), reason: "laptop lost".into() };
+        change_trust(&mut self.store, self.clock.as_ref() as &dyn Clock, &change).unwrap();
+    }
+
+    pub fn decide(&mut self, request: &Value) -> Result<Decision, EngineError> {
+        self.engine.decide(&mut self.store, &serde_json::to_vec(request).unwrap())
+    }
+
+    pub fn decide_bytes(&mut self, bytes: &[u8]) -> Result<Decision, EngineError> {
+        self.engine.decide(&mut self.store, bytes)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.store.size().unwrap()
+    }
+
+    pub fn assert_ledger_intact(&self) {
+        let r = modelgate::ledger::verify_store(&self.store).unwrap();
+        assert!(r.failure.is_none(), "ledger not intact: {:?}", r.failure);
+    }
+}
+
+pub fn artifact(name: &str, version: &str) -> String {
+    sha256_prefixed(format!("{name}-{version}").as_bytes())
+}
+
+/// A complete metadata predicate for `tier`.
+pub fn metadata(name: &str, version: &str, tier: i64) -> Value {
+    let due = (now() + Duration::days(180)).date();
+    let due = format!("{:04}-{:02}-{:02}", due.year(), u8::from(due.month()), due.day());
+    full_metadata(name, version, tier, &artifact(name, version), &due)
+}
+
+pub fn subject(name: &str, digest: &str) -> Subject {
+    Subject {
+        name: format!("models/{name}/model.safetensors"),
+        digest: [("sha256".to_string(), digest.trim_start_matches("sha256:").to_string())].into_iter().collect(),
+    }
+}
+
+pub fn sign(statement: &Statement, signer: u8) -> Envelope {
+    Envelope::sign(IN_TOTO_PAYLOAD_TYPE, statement.to_payload(), &key(signer))
+}
+
+pub fn sign_metadata(predicate: Value, artifact_digest: &str, signer: u8) -> Envelope {
+    let name = predicate.pointer("/model/name").and_then(Value::as_str).unwrap_or("m").to_string();
+    sign(&Statement::new(vec![subject(&name, artifact_digest)], PREDICATE_MODEL_METADATA, predicate), signer)
+}
+
+/// An approval of `metadata` by `who` in `role` for `env`, issued `ago_days` before NOW and
+/// valid for `valid_days`.
+pub fn approval(metadata: &Envelope, who: (&str, u8), role: Role, env: &str, ago_days: i64, valid_days: i64) -> Envelope {
+    let issued = now() - Duration::days(ago_days);
+    let statement = Statement::from_payload(&metadata.payload).unwrap();
+    let predicate = json!({
+        "role": role.to_string(),
+        "approver": who.0,
+        "environments": [env],
+        "metadata_digest": sha256_prefixed(&metadata.payload),
+        "issued_at": rfc3339(issued),
+        "expires": rfc3339(issued + Duration::days(valid_days)),
+    });
+    sign(&Statement::new(statement.subject, PREDICATE_APPROVAL, predicate), who.1)
+}
+
+pub fn request(name: &str, version: &str, env: &str, envelopes: &[Envelope]) -> Value {
+    json!({
+        "model": name,
+        "version": version,
+        "environment": env,
+        "artifact_digest": artifact(name, version),
+        "attestations": envelopes.iter().map(Envelope::to_json_value).collect::<Vec<_>>(),
+        "requested_by": "ci-bot@example.com",
+    })
+}
+
+/// The approvals each tier needs in production, by persona.
+pub fn approvers_for(tier: i64) -> Vec<((&'static str, u8), Role)> {
+    match tier {
+        2 => vec![(OLIVIA, Role::Owner)],
+        1 => vec![(OLIVIA, Role::Owner), (VICTOR, Role::Validator)],
+        _ => vec![(OLIVIA, Role::Owner), (VICTOR, Role::Validator), (RITA, Role::RiskOfficer)],
+    }
+}
+
+/// A complete request for `tier` to production (allowed by the reference bundle).
+pub fn complete(name: &str, version: &str, tier: i64) -> (Envelope, Vec<Envelope>) {
+    let md = sign_metadata(metadata(name, version, tier), &artifact(name, version), ALICE.1);
+    let ttl = match tier { 2 => 365, 1 => 180, _ => 90 };
+    let approvals = approvers_for(tier)
+        .into_iter()
+        .map(|(who, role)| approval(&md, who, role, "production", 1, ttl))
+        .collect();
+    (md, approvals)
+}
+
+pub fn with(md: &Envelope, approvals: &[Envelope]) -> Vec<Envelope> {
+    let mut v = vec![md.clone()];
+    v.extend_from_slice(approvals);
+    v
+}
+
+pub fn reason_ids(d: &Decision) -> Vec<String> {
+    d.body.reasons.iter().map(|r| r.policy_id.clone()).collect()
+}
+
+pub fn findings(d: &Decision) -> String {
+    d.body.findings.iter().map(|f| f.problem.clone()).collect::<Vec<_>>().join("\n")
+}
