@@ -251,7 +251,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
             .map_err(|e| CliError::internal(e.to_string()))?;
         fs::write(super::keys::pub_path(&path), key.public_key().to_spki_pem())
             .map_err(|e| CliError::internal(e.to_string()))?;
-        let change = KeyChange::add(&key.public_key(), principal.to_string(), roles.iter().copied().collect(), None, None);
+        let change = KeyChange::add(&key.public_key(), principal.to_string(), roles.iter().copied(), None, None);
         change_trust(&mut store, clock.as_ref(), &change)?;
         let roles: Vec<String> = roles.iter().map(ToString::to_string).collect();
         println!("   {:<20} {:<28} key {}", principal, roles.join(", "), &key.public_key().key_id()[..16]);

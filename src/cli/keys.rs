@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Subcommand;
+use time::OffsetDateTime;
 
 use super::{exit, read_file, CliError, CmdResult, Format};
 use crate::attest::{KeyChange, PrivateKey, PublicKey, Role};
@@ -89,11 +90,10 @@ pub fn pub_path(private: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn parse_time(flag: &str, value: Option<String>) -> Result<Option<String>, CliError> {
+fn parse_time(flag: &str, value: Option<String>) -> Result<Option<OffsetDateTime>, CliError> {
     value
         .map(|v| {
             parse_rfc3339(&v)
-                .map(rfc3339)
                 .map_err(|e| CliError::invalid(format!("--{flag} `{v}` is not RFC 3339: {e}")))
         })
         .transpose()
@@ -118,7 +118,7 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
             let change = KeyChange::add(
                 &public,
                 principal.clone(),
-                roles.iter().copied().collect(),
+                roles.iter().copied(),
                 parse_time("not-before", not_before)?,
                 parse_time("not-after", not_after)?,
             );

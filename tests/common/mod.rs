@@ -67,9 +67,9 @@ impl Fixture {
         let change = KeyChange::add(
             &key(who.1).public_key(),
             who.0.to_string(),
-            roles.iter().copied().collect(),
-            nb.map(str::to_string),
-            na.map(str::to_string),
+            roles.iter().copied(),
+            nb.map(|t| parse_rfc3339(t).unwrap()),
+            na.map(|t| parse_rfc3339(t).unwrap()),
         );
         change_trust(&mut self.store, self.clock.as_ref() as &dyn Clock, &change).unwrap();
     }
