@@ -40,7 +40,7 @@ pub struct EnvironmentFacts {
 
 /// Facts about one model version, derived from its verified model-metadata predicate.
 ///
-/// When no metadata verified, [`ModelFacts::unverified`] gives the strictest defaults
+/// When no metadata verified, [`crate::metadata::unverified_model_facts`] gives the strictest defaults
 /// (tier 0, every fact false/empty) so that every tier rule reports what is missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
