@@ -1,0 +1,477 @@
+//! [`SqliteStore`]: the embedded ledger store on SQLite (the only file that imports rusqlite).
+//!
+//! Durability comes from three settings checked at open: `journal_mode=WAL`,
+//! `synchronous=FULL` (every commit syncs the write-ahead log before it returns) and a busy
+//! timeout so that concurrent appenders wait instead of failing. Each append runs in one
+//! `BEGIN IMMEDIATE` transaction, which takes the write lock up front: two handles or two
+//! processes on the same file serialise, and each reads the head only once it holds the lock.
+//! See `docs/adr/0001-ledger-storage-sqlite.md` for why SQLite.
+//!
+//! The schema is versioned through `PRAGMA user_version` (migration 1 creates `records`, `head`
+//! and `attestations`); a file written by a newer schema is refused rather than misread.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use super::record::{RecordDraft, RecordKind, SealedRecord};
+use super::store::{seal_batch, Head, Store, StoredRecord};
+use super::LedgerError;
+use crate::digest::{parse_prefixed, sha256_prefixed};
+
+/// Schema version this build creates and understands (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long an appender waits for another writer's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Migration `n` (1-based) brings a database from `user_version` `n - 1` to `n`.
+/// `STRICT` tables and `CHECK`s refuse malformed rows at the database level too.
+const MIGRATIONS: [&str; 1] = ["
+    CREATE TABLE records (
+        idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+        kind TEXT NOT NULL,
+        leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32),
+        bytes BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX records_by_kind ON records (kind);
+    CREATE TABLE head (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        size INTEGER NOT NULL CHECK (size >= 0),
+        leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)
+    ) STRICT;
+    CREATE TABLE attestations (
+        digest TEXT PRIMARY KEY,
+        bytes BLOB NOT NULL
+    ) STRICT;
+"];
+
+const SELECT_RECORD: &str = "SELECT idx, kind, leaf_hash, bytes FROM records";
+
+/// A ledger in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    read_only: bool,
+}
+
+fn storage(context: &'static str) -> impl FnOnce(rusqlite::Error) -> LedgerError {
+    move |source| LedgerError::Storage {
+        context,
+        source: Box::new(source),
+    }
+}
+
+impl SqliteStore {
+    /// Opens the ledger at `path` for appending, creating the file and schema if missing.
+    ///
+    /// Fails if the durability settings do not take effect, if the file holds a newer schema,
+    /// or if it is some other SQLite database.
+    pub fn open(path: &Path) -> Result<SqliteStore, LedgerError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(storage("opening the database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(storage("setting the busy timeout"))?;
+        check_version(&conn, path)?;
+        configure_durability(&conn)?;
+        migrate(&mut conn, path)?;
+        Ok(SqliteStore {
+            conn,
+            read_only: false,
+        })
+    }
+
+    /// Opens an existing ledger for reading only (verification, export, audit tools). Never
+    /// creates a file; appends through this handle fail with [`LedgerError::ReadOnly`].
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, LedgerError> {
+        if !path.is_file() {
+            return Err(LedgerError::Missing(path.display().to_string()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(storage("opening the database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(storage("setting the busy timeout"))?;
+        if check_version(&conn, path)? == 0 {
+            return Err(LedgerError::NotALedger(path.display().to_string()));
+        }
+        Ok(SqliteStore {
+            conn,
+            read_only: true,
+        })
+    }
+
+    fn writable(&self) -> Result<(), LedgerError> {
+        if self.read_only {
+            Err(LedgerError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn query_records(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(storage("preparing a record query"))?;
+        let rows = stmt
+            .query_map(params, |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .map_err(storage("reading records"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (idx, kind, leaf, bytes) = row.map_err(storage("reading records"))?;
+            out.push(decode_row(idx, kind, leaf, bytes)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Reads `user_version`, refusing versions this build does not understand.
+fn check_version(conn: &Connection, path: &Path) -> Result<i64, LedgerError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(storage("reading the schema version"))?;
+    if version > SCHEMA_VERSION {
+        return Err(LedgerError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 0 {
+        return Err(LedgerError::NotALedger(path.display().to_string()));
+    }
+    Ok(version)
+}
+
+/// Applies and reads back the settings an acknowledgement relies on.
+fn configure_durability(conn: &Connection) -> Result<(), LedgerError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(storage("enabling the write-ahead log"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(LedgerError::PragmaNotApplied {
+            pragma: "journal_mode",
+            expected: "WAL",
+            found: mode,
+        });
+    }
+    set_and_check(conn, "synchronous", "FULL", 2)?;
+    set_and_check(conn, "foreign_keys", "ON", 1)?;
+    // Only meaningful on macOS, where fsync() does not reach stable storage; a no-op elsewhere.
+    conn.pragma_update(None, "fullfsync", "ON")
+        .map_err(storage("enabling fullfsync"))?;
+    Ok(())
+}
+
+fn set_and_check(
+    conn: &Connection,
+    pragma: &'static str,
+    value: &'static str,
+    expected: i64,
+) -> Result<(), LedgerError> {
+    conn.pragma_update(None, pragma, value)
+        .map_err(storage("applying a durability setting"))?;
+    let found: i64 = conn
+        .pragma_query_value(None, pragma, |row| row.get(0))
+        .map_err(storage("reading back a durability setting"))?;
+    if found == expected {
+        Ok(())
+    } else {
+        Err(LedgerError::PragmaNotApplied {
+            pragma,
+            expected: value,
+            found: found.to_string(),
+        })
+    }
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] inside one write transaction, so two processes
+/// opening a fresh file at once cannot both run a migration.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LedgerError> {
+    if check_version(conn, path)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(storage("starting the schema migration"))?;
+    let version = check_version(&tx, path)?;
+    if version == 0 {
+        let objects: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(storage("inspecting the database"))?;
+        if objects > 0 {
+            return Err(LedgerError::NotALedger(path.display().to_string()));
+        }
+    }
+    for migration in MIGRATIONS
+        .iter()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(migration)
+            .map_err(storage("migrating the schema"))?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(storage("recording the schema version"))?;
+    tx.commit()
+        .map_err(storage("committing the schema migration"))
+}
+
+fn read_head(conn: &Connection) -> Result<Option<Head>, LedgerError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row("SELECT size, leaf_hash FROM head WHERE id = 0", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()
+        .map_err(storage("reading the head"))?;
+    let Some((size, hash)) = row else {
+        return Ok(None);
+    };
+    let size = u64::try_from(size)
+        .map_err(|_| LedgerError::Inconsistent(format!("head size {size} is negative")))?;
+    if size == 0 {
+        return Ok(None);
+    }
+    let leaf_hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+        LedgerError::Inconsistent(format!("head leaf hash is {} bytes, not 32", hash.len()))
+    })?;
+    Ok(Some(Head { size, leaf_hash }))
+}
+
+fn sql_index(index: u64) -> Result<i64, LedgerError> {
+    i64::try_from(index).map_err(|_| LedgerError::IndexOutOfRange(index))
+}
+
+/// Converts one row, tolerating column types that the schema forbids so that a damaged row is
+/// reported as [`LedgerError::CorruptRow`] at its index instead of as an opaque driver error.
+fn decode_row(
+    idx: i64,
+    kind: SqlValue,
+    leaf: SqlValue,
+    bytes: SqlValue,
+) -> Result<StoredRecord, LedgerError> {
+    let index = u64::try_from(idx)
+        .map_err(|_| LedgerError::Inconsistent(format!("record index {idx} is negative")))?;
+    let corrupt = |problem: String| LedgerError::CorruptRow { index, problem };
+    let kind = match kind {
+        SqlValue::Text(name) => name
+            .parse::<RecordKind>()
+            .map_err(|_| corrupt(format!("stored kind `{name}` is not a record kind")))?,
+        _ => return Err(corrupt("stored kind is not text".to_owned())),
+    };
+    let leaf_hash = match leaf {
+        SqlValue::Blob(b) => <[u8; 32]>::try_from(b.as_slice())
+            .map_err(|_| corrupt(format!("stored leaf hash is {} bytes, not 32", b.len())))?,
+        _ => return Err(corrupt("stored leaf hash is not a blob".to_owned())),
+    };
+    let bytes = match bytes {
+        SqlValue::Blob(b) => b,
+        SqlValue::Text(t) => t.into_bytes(),
+        _ => return Err(corrupt("stored record bytes are not a blob".to_owned())),
+    };
+    Ok(StoredRecord {
+        index,
+        kind,
+        bytes,
+        leaf_hash,
+    })
+}
+
+impl Store for SqliteStore {
+    fn append(&mut self, drafts: &[RecordDraft]) -> Result<Vec<SealedRecord>, LedgerError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writable()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("starting an append"))?;
+        let head = read_head(&tx)?;
+        let highest: Option<i64> = tx
+            .query_row("SELECT MAX(idx) FROM records", [], |row| row.get(0))
+            .map_err(storage("reading the highest index"))?;
+        let head_size = head.map_or(0, |h| h.size);
+        let stored_size = highest.map_or(Ok(0), |h| u64::try_from(h).map(|h| h + 1));
+        if stored_size != Ok(head_size) {
+            return Err(LedgerError::Inconsistent(format!(
+                "head says {head_size} records but the highest stored index is {}",
+                highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
+            )));
+        }
+        let sealed = {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO records (idx, kind, leaf_hash, bytes) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(storage("preparing the record insert"))?;
+            seal_batch(drafts, head, |draft, record| {
+                insert
+                    .execute(params![
+                        sql_index(record.index)?,
+                        draft.kind.as_str(),
+                        &record.leaf_hash[..],
+                        &record.bytes
+                    ])
+                    .map_err(storage("inserting a record"))?;
+                Ok(())
+            })?
+        };
+        if let Some(last) = sealed.last() {
+            let size = last
+                .index
+                .checked_add(1)
+                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
+            tx.execute(
+                "INSERT INTO head (id, size, leaf_hash) VALUES (0, ?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET size = excluded.size, leaf_hash = excluded.leaf_hash",
+                params![sql_index(size)?, &last.leaf_hash[..]],
+            )
+            .map_err(storage("moving the head"))?;
+        }
+        // With WAL and synchronous=FULL, COMMIT returns only after the log is synced.
+        tx.commit().map_err(storage("committing an append"))?;
+        Ok(sealed)
+    }
+
+    fn size(&self) -> Result<u64, LedgerError> {
+        Ok(read_head(&self.conn)?.map_or(0, |head| head.size))
+    }
+
+    fn record(&self, index: u64) -> Result<Option<StoredRecord>, LedgerError> {
+        let Ok(idx) = i64::try_from(index) else {
+            return Ok(None);
+        };
+        let sql = format!("{SELECT_RECORD} WHERE idx = ?1");
+        Ok(self.query_records(&sql, [idx])?.into_iter().next())
+    }
+
+    fn records(&self, from: u64, limit: u64) -> Result<Vec<StoredRecord>, LedgerError> {
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!("{SELECT_RECORD} WHERE idx >= ?1 ORDER BY idx LIMIT ?2");
+        self.query_records(&sql, [from, limit])
+    }
+
+    fn records_of_kind(&self, kind: RecordKind) -> Result<Vec<StoredRecord>, LedgerError> {
+        let sql = format!("{SELECT_RECORD} WHERE kind = ?1 ORDER BY idx");
+        self.query_records(&sql, [kind.as_str()])
+    }
+
+    fn head(&self) -> Result<Option<Head>, LedgerError> {
+        read_head(&self.conn)
+    }
+
+    fn put_attestation(&mut self, digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
+        if parse_prefixed(digest).is_none() {
+            return Err(LedgerError::InvalidDigest(digest.to_owned()));
+        }
+        let actual = sha256_prefixed(bytes);
+        if actual != digest {
+            return Err(LedgerError::AttestationDigestMismatch {
+                claimed: digest.to_owned(),
+                actual,
+            });
+        }
+        self.writable()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("starting an attestation insert"))?;
+        let existing: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT bytes FROM attestations WHERE digest = ?1",
+                [digest],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(storage("reading an attestation"))?;
+        match existing {
+            Some(stored) if stored == bytes => return Ok(()),
+            Some(_) => return Err(LedgerError::AttestationConflict(digest.to_owned())),
+            None => {}
+        }
+        tx.execute(
+            "INSERT INTO attestations (digest, bytes) VALUES (?1, ?2)",
+            params![digest, bytes],
+        )
+        .map_err(storage("inserting an attestation"))?;
+        tx.commit().map_err(storage("committing an attestation"))
+    }
+
+    fn attestation(&self, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        if parse_prefixed(digest).is_none() {
+            return Err(LedgerError::InvalidDigest(digest.to_owned()));
+        }
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT bytes FROM attestations WHERE digest = ?1",
+                [digest],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(storage("reading an attestation"))?;
+        match stored {
+            Some(bytes) if sha256_prefixed(&bytes) != digest => Err(LedgerError::Inconsistent(
+                format!("stored attestation `{digest}` does not match its digest"),
+            )),
+            other => Ok(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_with_forbidden_column_types_are_reported_at_their_index() {
+        let kind = || SqlValue::Text("decision".to_owned());
+        let hash = || SqlValue::Blob(vec![0; 32]);
+        let cases = [
+            (
+                4,
+                kind(),
+                SqlValue::Blob(vec![1, 2, 3]),
+                SqlValue::Blob(vec![]),
+            ),
+            (
+                5,
+                kind(),
+                SqlValue::Text("x".into()),
+                SqlValue::Blob(vec![]),
+            ),
+            (6, kind(), hash(), SqlValue::Null),
+            (
+                7,
+                SqlValue::Text("decisions".into()),
+                hash(),
+                SqlValue::Blob(vec![]),
+            ),
+            (8, SqlValue::Integer(1), hash(), SqlValue::Blob(vec![])),
+        ];
+        for (idx, kind, leaf, bytes) in cases {
+            let result = decode_row(idx, kind, leaf, bytes);
+            assert!(
+                matches!(result, Err(LedgerError::CorruptRow { index, .. }) if index == idx as u64),
+                "{idx}: {result:?}"
+            );
+        }
+        let text_bytes = decode_row(9, kind(), hash(), SqlValue::Text("{}".into())).unwrap();
+        assert_eq!(text_bytes.bytes, b"{}");
+        assert_eq!(text_bytes.kind, RecordKind::Decision);
+    }
+}
