@@ -38,7 +38,15 @@ fn main() {
     for tier in [0, 1, 2] {
         let name = format!("bench-t{tier}");
         let (md, approvals) = complete(&name, "1.0.0", tier);
-        requests.push(serde_json::to_vec(&request(&name, "1.0.0", "production", &with(&md, &approvals))).unwrap());
+        requests.push(
+            serde_json::to_vec(&request(
+                &name,
+                "1.0.0",
+                "production",
+                &with(&md, &approvals),
+            ))
+            .unwrap(),
+        );
         requests.push(serde_json::to_vec(&request(&name, "1.0.0", "production", &[md])).unwrap());
     }
     let trust = load_trust(&f.store).unwrap();
@@ -58,7 +66,10 @@ fn main() {
             std::hint::black_box(j);
         }
     }
-    report("in-process judgement (no I/O), mixed tier 0/1/2 allow+deny", judge);
+    report(
+        "in-process judgement (no I/O), mixed tier 0/1/2 allow+deny",
+        judge,
+    );
 
     let mut decide = Vec::new();
     for _ in 0..50 {
@@ -69,6 +80,9 @@ fn main() {
             std::hint::black_box(d);
         }
     }
-    report("in-process durable decision (SQLite WAL, synchronous=FULL, one fsync per decision)", decide);
+    report(
+        "in-process durable decision (SQLite WAL, synchronous=FULL, one fsync per decision)",
+        decide,
+    );
     f.assert_ledger_intact();
 }

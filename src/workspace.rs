@@ -63,7 +63,9 @@ pub struct WorkspaceConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
     /// No `modelgate.toml` in the home directory.
-    #[error("no workspace at `{0}`: run `modelgate init` first (or pass --home / set MODELGATE_HOME)")]
+    #[error(
+        "no workspace at `{0}`: run `modelgate init` first (or pass --home / set MODELGATE_HOME)"
+    )]
     Missing(PathBuf),
     /// `init` on a directory that already holds a workspace.
     #[error("a workspace already exists at `{0}`")]
@@ -182,9 +184,7 @@ impl Workspace {
             path: config_path.clone(),
             message: e.to_string(),
         })?;
-        let text = format!(
-            "# modelgate workspace configuration (see docs/workspace.md)\n{text}"
-        );
+        let text = format!("# modelgate workspace configuration (see docs/workspace.md)\n{text}");
         fs::write(&config_path, text).map_err(io_err(&config_path))?;
 
         let engine = Engine::new(bundle, ws.engine_config(), clock)?;

@@ -24,7 +24,11 @@ fn sources() -> Vec<(String, String)> {
     files
         .into_iter()
         .map(|p| {
-            let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             let code: String = fs::read_to_string(&p)
                 .unwrap()
                 .lines()
@@ -55,19 +59,34 @@ fn assert_only(allowed: impl Fn(&str) -> bool, needles: &[&str], rule: &str) {
 fn only_attest_touches_signature_crates() {
     assert_only(
         |p| p.starts_with("attest/"),
-        &["ed25519_dalek", "ed25519::", "pkcs8::", "spki::", "rand_core", "OsRng"],
+        &[
+            "ed25519_dalek",
+            "ed25519::",
+            "pkcs8::",
+            "spki::",
+            "rand_core",
+            "OsRng",
+        ],
         "only attest may import signature crates",
     );
 }
 
 #[test]
 fn only_policy_touches_cedar() {
-    assert_only(|p| p.starts_with("policy/"), &["cedar_policy"], "only policy may import cedar_policy");
+    assert_only(
+        |p| p.starts_with("policy/"),
+        &["cedar_policy"],
+        "only policy may import cedar_policy",
+    );
 }
 
 #[test]
 fn only_the_sqlite_store_touches_rusqlite() {
-    assert_only(|p| p == "ledger/sqlite.rs", &["rusqlite"], "only ledger::sqlite may import rusqlite");
+    assert_only(
+        |p| p == "ledger/sqlite.rs",
+        &["rusqlite"],
+        "only ledger::sqlite may import rusqlite",
+    );
 }
 
 #[test]
@@ -77,7 +96,11 @@ fn policy_does_no_io_after_load_and_checks_no_signatures() {
         &["std::fs", "fs::read", "File::open"],
         "policy does file I/O only while loading a bundle or cases",
     );
-    assert_only(|p| !p.starts_with("policy/"), &["crate::attest"], "policy never checks signatures");
+    assert_only(
+        |p| !p.starts_with("policy/"),
+        &["crate::attest"],
+        "policy never checks signatures",
+    );
 }
 
 #[test]
@@ -93,19 +116,45 @@ fn the_wall_clock_is_read_only_in_clock() {
 fn the_ledger_is_append_only() {
     assert_only(
         |p| !p.starts_with("ledger/"),
-        &["DELETE FROM", "UPDATE records", "fn delete", "fn update", "fn remove"],
+        &[
+            "DELETE FROM",
+            "UPDATE records",
+            "fn delete",
+            "fn update",
+            "fn remove",
+        ],
         "the ledger has no delete or update",
     );
 }
 
 #[test]
 fn lower_layers_do_not_know_the_adapters() {
-    let lower = |p: &str| !(p.starts_with("cli/") || p == "workspace.rs" || p == "main.rs" || p == "lib.rs");
-    assert_only(|p| !lower(p), &["crate::cli", "crate::workspace"], "engine and below must not import adapters");
-    let core = |p: &str| ["attest/", "metadata/", "policy/", "ledger/", "canonical.rs", "digest.rs", "clock.rs"]
+    let lower = |p: &str| {
+        !(p.starts_with("cli/") || p == "workspace.rs" || p == "main.rs" || p == "lib.rs")
+    };
+    assert_only(
+        |p| !lower(p),
+        &["crate::cli", "crate::workspace"],
+        "engine and below must not import adapters",
+    );
+    let core = |p: &str| {
+        [
+            "attest/",
+            "metadata/",
+            "policy/",
+            "ledger/",
+            "canonical.rs",
+            "digest.rs",
+            "clock.rs",
+        ]
         .iter()
-        .any(|m| p.starts_with(m));
-    assert_only(|p| !core(p), &["crate::engine"], "core modules must not import the engine");
+        .any(|m| p.starts_with(m))
+    };
+    assert_only(
+        |p| !core(p),
+        &["crate::engine"],
+        "core modules must not import the engine",
+    );
 }
 
 #[test]

@@ -31,7 +31,13 @@ fn stderr(o: &Output) -> String {
 }
 
 fn ok(o: Output) -> Output {
-    assert_eq!(code(&o), 0, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        code(&o),
+        0,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     o
 }
 
@@ -47,19 +53,55 @@ fn setup() -> Setup {
     let dir = tmp.path().to_path_buf();
     let home = dir.join("ws");
     ok(mg(&home, &["init"]));
-    for (name, principal, role) in [("author", "alice@example.com", "model-author"), ("owner", "olivia@example.com", "owner")] {
+    for (name, principal, role) in [
+        ("author", "alice@example.com", "model-author"),
+        ("owner", "olivia@example.com", "owner"),
+    ] {
         let key = dir.join(format!("{name}.key"));
-        ok(mg(&home, &["key", "generate", "--out", key.to_str().unwrap()]));
-        ok(mg(&home, &["trust", "add", "--key", &format!("{}.pub", key.display()), "--principal", principal, "--role", role]));
+        ok(mg(
+            &home,
+            &["key", "generate", "--out", key.to_str().unwrap()],
+        ));
+        ok(mg(
+            &home,
+            &[
+                "trust",
+                "add",
+                "--key",
+                &format!("{}.pub", key.display()),
+                "--principal",
+                principal,
+                "--role",
+                role,
+            ],
+        ));
     }
     let digest = modelgate::digest::sha256_prefixed(b"weights");
     let due = "2027-03-01";
     let md = modelgate::cli::demo::full_metadata("churn", "1.0.0", 2, &digest, due);
     std::fs::write(dir.join("md.json"), serde_json::to_vec(&md).unwrap()).unwrap();
     let p = |s: &str| dir.join(s).to_str().unwrap().to_string();
-    ok(mg(&home, &["sign", "--key", &p("author.key"), "--type", "model-metadata", "--predicate", &p("md.json"),
-        "--subject", &format!("models/churn={digest}"), "--out", &p("md.dsse.json")]));
-    Setup { _tmp: tmp, home, dir }
+    ok(mg(
+        &home,
+        &[
+            "sign",
+            "--key",
+            &p("author.key"),
+            "--type",
+            "model-metadata",
+            "--predicate",
+            &p("md.json"),
+            "--subject",
+            &format!("models/churn={digest}"),
+            "--out",
+            &p("md.dsse.json"),
+        ],
+    ));
+    Setup {
+        _tmp: tmp,
+        home,
+        dir,
+    }
 }
 
 fn write_request(s: &Setup, name: &str, envelopes: &[&str], env: &str) -> String {
@@ -83,7 +125,11 @@ fn init_creates_config_private_engine_key_and_refuses_a_second_init() {
     assert!(stdout(&o).contains("engine key"));
     assert!(home.join("modelgate.toml").exists());
     assert!(home.join("ledger.db").exists());
-    let mode = std::fs::metadata(home.join("engine.key")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(home.join("engine.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let again = mg(&home, &["init"]);
     assert_eq!(code(&again), 3);
@@ -94,23 +140,54 @@ fn init_creates_config_private_engine_key_and_refuses_a_second_init() {
 fn key_generate_prints_the_sha256_of_the_spki_der_and_writes_a_0600_key() {
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("k.pem");
-    let o = ok(mg(tmp.path(), &["key", "generate", "--out", key.to_str().unwrap()]));
+    let o = ok(mg(
+        tmp.path(),
+        &["key", "generate", "--out", key.to_str().unwrap()],
+    ));
     let id = stdout(&o).trim().to_string();
     let pem = std::fs::read_to_string(tmp.path().join("k.pem.pub")).unwrap();
     let public = modelgate::attest::PublicKey::from_spki_pem(&pem).unwrap();
     assert_eq!(id, modelgate::digest::sha256_hex(&public.spki_der()));
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-    assert!(std::fs::read_to_string(&key).unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .starts_with("-----BEGIN PRIVATE KEY-----"));
 }
 
 #[test]
 fn check_exit_codes_allow_0_deny_2_invalid_3() {
     let s = setup();
     let p = |f: &str| s.dir.join(f).to_str().unwrap().to_string();
-    ok(mg(&s.home, &["approve", "--key", &p("owner.key"), "--metadata", &p("md.dsse.json"), "--role", "owner",
-        "--environment", "production", "--expires", "2099-01-01T00:00:00Z", "--out", &p("owner.dsse.json")]));
+    let expires =
+        modelgate::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(30));
+    ok(mg(
+        &s.home,
+        &[
+            "approve",
+            "--key",
+            &p("owner.key"),
+            "--metadata",
+            &p("md.dsse.json"),
+            "--role",
+            "owner",
+            "--environment",
+            "production",
+            "--expires",
+            &expires,
+            "--out",
+            &p("owner.dsse.json"),
+        ],
+    ));
 
-    let allow = write_request(&s, "allow.json", &["md.dsse.json", "owner.dsse.json"], "production");
+    let allow = write_request(
+        &s,
+        "allow.json",
+        &["md.dsse.json", "owner.dsse.json"],
+        "production",
+    );
     let o = mg(&s.home, &["check", "--request", &allow, "--format", "json"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -121,7 +198,11 @@ fn check_exit_codes_allow_0_deny_2_invalid_3() {
     let deny = write_request(&s, "deny.json", &["md.dsse.json"], "production");
     let o = mg(&s.home, &["check", "--request", &deny]);
     assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).starts_with("DENY churn 1.0.0 -> production (tier 2)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("DENY churn 1.0.0 -> production (tier 2)"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("ledger index"));
 
     let bad = s.dir.join("bad.json");
@@ -130,7 +211,10 @@ fn check_exit_codes_allow_0_deny_2_invalid_3() {
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
 
-    let missing = mg(&s.home, &["check", "--request", "/nonexistent/request.json"]);
+    let missing = mg(
+        &s.home,
+        &["check", "--request", "/nonexistent/request.json"],
+    );
     assert_eq!(code(&missing), 3);
     let usage = mg(&s.home, &["check", "--no-such-flag"]);
     assert_eq!(code(&usage), 3, "usage errors must not look like a deny");
@@ -150,11 +234,32 @@ fn check_json_reports_invalid_input_problems_with_pointers() {
 fn approve_refuses_keys_the_workspace_does_not_know_without_approver() {
     let s = setup();
     let stranger = s.dir.join("stranger.key");
-    ok(mg(&s.home, &["key", "generate", "--out", stranger.to_str().unwrap()]));
-    let o = mg(&s.home, &["approve", "--key", stranger.to_str().unwrap(), "--metadata", s.dir.join("md.dsse.json").to_str().unwrap(),
-        "--role", "owner", "--environment", "production", "--expires", "2099-01-01T00:00:00Z"]);
+    ok(mg(
+        &s.home,
+        &["key", "generate", "--out", stranger.to_str().unwrap()],
+    ));
+    let o = mg(
+        &s.home,
+        &[
+            "approve",
+            "--key",
+            stranger.to_str().unwrap(),
+            "--metadata",
+            s.dir.join("md.dsse.json").to_str().unwrap(),
+            "--role",
+            "owner",
+            "--environment",
+            "production",
+            "--expires",
+            "2099-01-01T00:00:00Z",
+        ],
+    );
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("not in the trust store"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not in the trust store"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -162,8 +267,20 @@ fn sign_rejects_a_predicate_that_breaks_its_schema_naming_the_field() {
     let s = setup();
     std::fs::write(s.dir.join("bad.json"), br#"{"model":{"name":"m","version":"1"},"artifact":{"digest":"x"},"risk":{"tier":1},"ownership":{"owner":"o"}}"#).unwrap();
     let digest = modelgate::digest::sha256_prefixed(b"weights");
-    let o = mg(&s.home, &["sign", "--key", s.dir.join("author.key").to_str().unwrap(), "--type", "model-metadata",
-        "--predicate", s.dir.join("bad.json").to_str().unwrap(), "--subject", &format!("m={digest}")]);
+    let o = mg(
+        &s.home,
+        &[
+            "sign",
+            "--key",
+            s.dir.join("author.key").to_str().unwrap(),
+            "--type",
+            "model-metadata",
+            "--predicate",
+            s.dir.join("bad.json").to_str().unwrap(),
+            "--subject",
+            &format!("m={digest}"),
+        ],
+    );
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("/artifact/digest"), "{}", stderr(&o));
 }
@@ -175,14 +292,28 @@ fn trust_list_revoke_and_key_change_records() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let keys = v["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
-    let id = keys.iter().find(|k| k["principal"] == "olivia@example.com").unwrap()["key_id"].as_str().unwrap().to_string();
-    ok(mg(&s.home, &["trust", "revoke", &id, "--reason", "left the company"]));
+    let id = keys
+        .iter()
+        .find(|k| k["principal"] == "olivia@example.com")
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(mg(
+        &s.home,
+        &["trust", "revoke", &id, "--reason", "left the company"],
+    ));
     let o = ok(mg(&s.home, &["trust", "list"]));
     assert!(stdout(&o).contains("REVOKED"), "{}", stdout(&o));
     let again = mg(&s.home, &["trust", "revoke", &id, "--reason", "twice"]);
     assert_eq!(code(&again), 3, "{}", stderr(&again));
     let tail = ok(mg(&s.home, &["audit", "tail", "-n", "50"]));
-    assert_eq!(stdout(&tail).matches("key_change").count(), 3, "{}", stdout(&tail));
+    assert_eq!(
+        stdout(&tail).matches("key_change").count(),
+        3,
+        "{}",
+        stdout(&tail)
+    );
 }
 
 #[test]
@@ -206,22 +337,62 @@ fn audit_export_round_trips_and_a_modified_export_is_caught() {
     let req = write_request(&s, "r.json", &["md.dsse.json"], "production");
     mg(&s.home, &["check", "--request", &req]);
     let out = s.dir.join("ledger.jsonl");
-    ok(mg(&s.home, &["audit", "export", "--out", out.to_str().unwrap()]));
+    ok(mg(
+        &s.home,
+        &["audit", "export", "--out", out.to_str().unwrap()],
+    ));
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "bundle activation, two key changes, one decision");
+    assert_eq!(
+        lines.len(),
+        4,
+        "bundle activation, two key changes, one decision"
+    );
     for (i, line) in lines.iter().enumerate() {
         let shown = ok(mg(&s.home, &["audit", "show", &i.to_string()]));
-        assert_eq!(stdout(&shown).trim_end_matches('\n'), *line, "line {i} is exactly the stored bytes");
+        assert_eq!(
+            stdout(&shown).trim_end_matches('\n'),
+            *line,
+            "line {i} is exactly the stored bytes"
+        );
     }
-    ok(mg(&s.home, &["audit", "verify", "--from-export", out.to_str().unwrap()]));
-    let tampered = text.replacen("\"decision\":\"deny\"", "\"decision\":\"allow\"", 1);
-    assert_ne!(tampered, text);
-    let bad = s.dir.join("bad.jsonl");
-    std::fs::write(&bad, tampered).unwrap();
-    let o = mg(&s.home, &["audit", "verify", "--from-export", bad.to_str().unwrap()]);
-    assert_eq!(code(&o), 4);
+    let intact = ok(mg(
+        &s.home,
+        &["audit", "verify", "--from-export", out.to_str().unwrap()],
+    ));
+    let head = stdout(&intact)
+        .split("head ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(head.len(), 64);
+    let verify = |name: &str, text: &str, extra: &[&str]| {
+        let path = s.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut args = vec!["audit", "verify", "--from-export", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        mg(&s.home, &args)
+    };
+    // A key change in the middle rewritten: the chain breaks right after it.
+    let middle = text.replacen("olivia@example.com", "mallory@example.co", 1);
+    let o = verify("middle.jsonl", &middle, &[]);
+    assert_eq!(code(&o), 4, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("first bad record 2") || stdout(&o).contains("first bad record 3"),
+        "{}",
+        stdout(&o)
+    );
+    // The last record (the deny) turned into an allow: caught against the known head.
+    let last = text.replacen("\"decision\":\"deny\"", "\"decision\":\"allow\"", 1);
+    assert_ne!(last, text);
+    let o = verify("last.jsonl", &last, &["--expect-head", &head]);
+    assert_eq!(code(&o), 4, "{}", stdout(&o));
     assert!(stdout(&o).contains("first bad record 3"), "{}", stdout(&o));
+    // A truncated export: also caught against the head.
+    let cut: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let o = verify("cut.jsonl", &cut, &["--expect-head", &head]);
+    assert_eq!(code(&o), 4, "{}", stdout(&o));
 }
 
 #[test]
@@ -244,7 +415,10 @@ fn commands_without_a_workspace_say_how_to_create_one() {
 fn demo_runs_end_to_end_and_leaves_a_reusable_workspace() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let o = Command::new(env!("CARGO_BIN_EXE_modelgate")).args(["demo", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["demo", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
     assert!(out.matches("ALLOW").count() >= 1, "{out}");
@@ -257,6 +431,9 @@ fn demo_runs_end_to_end_and_leaves_a_reusable_workspace() {
     let o = mg(&dir, &["check", "--request", req.to_str().unwrap()]);
     assert_eq!(code(&o), 2, "{}", stdout(&o));
     let req = dir.join("requests/credit-risk-scorer-production.json");
-    assert_eq!(code(&mg(&dir, &["check", "--request", req.to_str().unwrap()])), 0);
+    assert_eq!(
+        code(&mg(&dir, &["check", "--request", req.to_str().unwrap()])),
+        0
+    );
     ok(mg(&dir, &["audit", "verify"]));
 }

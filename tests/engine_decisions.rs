@@ -19,7 +19,10 @@ fn has_reason(d: &modelgate::engine::Decision, fragment: &str) -> bool {
 
 fn invalid(err: EngineError) -> Vec<(String, String)> {
     match err {
-        EngineError::Invalid(problems) => problems.into_iter().map(|p| (p.pointer, p.message)).collect(),
+        EngineError::Invalid(problems) => problems
+            .into_iter()
+            .map(|p| (p.pointer, p.message))
+            .collect(),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
@@ -31,8 +34,20 @@ fn complete_requests_of_every_tier_are_allowed_and_recorded() {
         let name = format!("model-t{tier}");
         let (md, approvals) = complete(&name, "1.0.0", tier);
         let before = f.size();
-        let d = f.decide(&request(&name, "1.0.0", "production", &with(&md, &approvals))).unwrap();
-        assert!(d.is_allow(), "tier {tier} denied: {:?}\n{}", reason_ids(&d), findings(&d));
+        let d = f
+            .decide(&request(
+                &name,
+                "1.0.0",
+                "production",
+                &with(&md, &approvals),
+            ))
+            .unwrap();
+        assert!(
+            d.is_allow(),
+            "tier {tier} denied: {:?}\n{}",
+            reason_ids(&d),
+            findings(&d)
+        );
         assert_eq!(d.body.tier, Some(tier));
         assert_eq!(d.ledger.index, before, "decision is the next record");
         assert_eq!(d.body.approvals.len(), approvers_for(tier).len());
@@ -50,8 +65,12 @@ fn complete_requests_of_every_tier_are_allowed_and_recorded() {
 fn decision_json_matches_the_published_schema() {
     let mut f = Fixture::new();
     let (md, approvals) = complete("m", "1.0.0", 1);
-    let allow = f.decide(&request("m", "1.0.0", "production", &with(&md, &approvals))).unwrap();
-    let deny = f.decide(&request("m", "1.0.0", "production", &[md])).unwrap();
+    let allow = f
+        .decide(&request("m", "1.0.0", "production", &with(&md, &approvals)))
+        .unwrap();
+    let deny = f
+        .decide(&request("m", "1.0.0", "production", &[md]))
+        .unwrap();
     let schemas = Schemas::compile().unwrap();
     for d in [allow, deny] {
         let v = serde_json::to_value(&d).unwrap();
@@ -64,7 +83,9 @@ fn decision_json_matches_the_published_schema() {
 fn attestations_are_kept_by_digest_in_the_attestation_store() {
     let mut f = Fixture::new();
     let (md, approvals) = complete("m", "1.0.0", 2);
-    let d = f.decide(&request("m", "1.0.0", "production", &with(&md, &approvals))).unwrap();
+    let d = f
+        .decide(&request("m", "1.0.0", "production", &with(&md, &approvals)))
+        .unwrap();
     for a in &d.body.attestations {
         let bytes = f.store.attestation(&a.digest).unwrap().expect("stored");
         assert_eq!(modelgate::digest::sha256_prefixed(&bytes), a.digest);
@@ -75,15 +96,38 @@ fn attestations_are_kept_by_digest_in_the_attestation_store() {
 fn tier1_without_model_card_is_denied_naming_the_model_card_rule() {
     let mut f = Fixture::new();
     let mut md = metadata("fraud", "2.0.0", 1);
-    md["documentation"].as_object_mut().unwrap().remove("model_card_uri");
+    md["documentation"]
+        .as_object_mut()
+        .unwrap()
+        .remove("model_card_uri");
     let md = sign_metadata(md, &artifact("fraud", "2.0.0"), ALICE.1);
-    let approvals: Vec<_> = approvers_for(1).into_iter().map(|(w, r)| approval(&md, w, r, "production", 1, 180)).collect();
-    let d = f.decide(&request("fraud", "2.0.0", "production", &with(&md, &approvals))).unwrap();
+    let approvals: Vec<_> = approvers_for(1)
+        .into_iter()
+        .map(|(w, r)| approval(&md, w, r, "production", 1, 180))
+        .collect();
+    let d = f
+        .decide(&request(
+            "fraud",
+            "2.0.0",
+            "production",
+            &with(&md, &approvals),
+        ))
+        .unwrap();
     assert!(!d.is_allow());
     assert!(has_reason(&d, "model-card"), "{:?}", reason_ids(&d));
-    let r = d.body.reasons.iter().find(|r| r.policy_id.contains("model-card")).unwrap();
+    let r = d
+        .body
+        .reasons
+        .iter()
+        .find(|r| r.policy_id.contains("model-card"))
+        .unwrap();
     assert!(!r.controls.is_empty(), "reasons carry their controls");
-    assert_eq!(r.values.get("resource.has_model_card"), Some(&json!(false)), "{:?}", r.values);
+    assert_eq!(
+        r.values.get("resource.has_model_card"),
+        Some(&json!(false)),
+        "{:?}",
+        r.values
+    );
 }
 
 #[test]
@@ -92,11 +136,30 @@ fn tier0_validator_who_is_also_developer_is_denied() {
     let mut md = metadata("advisor", "1.0.0", 0);
     md["ownership"]["validator"] = json!("alice@example.com");
     let md = sign_metadata(md, &artifact("advisor", "1.0.0"), ALICE.1);
-    let approvals: Vec<_> = approvers_for(0).into_iter().map(|(w, r)| approval(&md, w, r, "production", 1, 90)).collect();
-    let d = f.decide(&request("advisor", "1.0.0", "production", &with(&md, &approvals))).unwrap();
+    let approvals: Vec<_> = approvers_for(0)
+        .into_iter()
+        .map(|(w, r)| approval(&md, w, r, "production", 1, 90))
+        .collect();
+    let d = f
+        .decide(&request(
+            "advisor",
+            "1.0.0",
+            "production",
+            &with(&md, &approvals),
+        ))
+        .unwrap();
     assert!(!d.is_allow());
-    assert!(reason_ids(&d).iter().any(|id| id.starts_with("tier0.")), "{:?}", reason_ids(&d));
-    let sod = d.body.reasons.iter().find(|r| r.values.contains_key("resource.validator")).expect("a reason compares the validator");
+    assert!(
+        reason_ids(&d).iter().any(|id| id.starts_with("tier0.")),
+        "{:?}",
+        reason_ids(&d)
+    );
+    let sod = d
+        .body
+        .reasons
+        .iter()
+        .find(|r| r.values.contains_key("resource.validator"))
+        .expect("a reason compares the validator");
     assert_eq!(sod.values["resource.validator"], json!("alice@example.com"));
 }
 
@@ -105,10 +168,21 @@ fn expired_approval_does_not_count_and_the_finding_says_when_it_expired() {
     let mut f = Fixture::new();
     let (md, mut approvals) = complete("scorer", "3.3.0", 0);
     approvals[2] = approval(&md, RITA, Role::RiskOfficer, "production", 100, 90);
-    let d = f.decide(&request("scorer", "3.3.0", "production", &with(&md, &approvals))).unwrap();
+    let d = f
+        .decide(&request(
+            "scorer",
+            "3.3.0",
+            "production",
+            &with(&md, &approvals),
+        ))
+        .unwrap();
     assert!(!d.is_allow());
     assert!(has_reason(&d, "risk-officer"), "{:?}", reason_ids(&d));
-    assert!(findings(&d).contains("expired at 2026-11-17T12:00:00Z"), "{}", findings(&d));
+    assert!(
+        findings(&d).contains("expired at 2026-11-17T12:00:00Z"),
+        "{}",
+        findings(&d)
+    );
     assert!(!d.body.attestations[3].counted);
 }
 
@@ -119,9 +193,15 @@ fn approval_bound_to_other_metadata_does_not_count() {
     let other = sign_metadata(metadata("m", "0.9.0", 2), &artifact("m", "0.9.0"), ALICE.1);
     let moved = approval(&other, OLIVIA, Role::Owner, "production", 1, 365);
     drop(approvals);
-    let d = f.decide(&request("m", "1.0.0", "production", &[md, moved])).unwrap();
+    let d = f
+        .decide(&request("m", "1.0.0", "production", &[md, moved]))
+        .unwrap();
     assert!(!d.is_allow());
-    assert!(findings(&d).contains("bound to metadata payload"), "{}", findings(&d));
+    assert!(
+        findings(&d).contains("bound to metadata payload"),
+        "{}",
+        findings(&d)
+    );
 }
 
 #[test]
@@ -130,7 +210,9 @@ fn approval_in_a_role_the_key_does_not_hold_does_not_count() {
     let (md, _) = complete("m", "1.0.0", 2);
     // Victor is a validator, not an owner.
     let fake_owner = approval(&md, (VICTOR.0, VICTOR.1), Role::Owner, "production", 1, 365);
-    let d = f.decide(&request("m", "1.0.0", "production", &[md, fake_owner])).unwrap();
+    let d = f
+        .decide(&request("m", "1.0.0", "production", &[md, fake_owner]))
+        .unwrap();
     assert!(!d.is_allow());
     assert!(findings(&d).contains("role"), "{}", findings(&d));
 }
@@ -139,17 +221,33 @@ fn approval_in_a_role_the_key_does_not_hold_does_not_count() {
 fn metadata_signed_by_untrusted_revoked_expired_or_wrong_role_keys_counts_for_nothing() {
     // Each case: how the metadata is signed, and a fragment the finding must contain.
     let mut f = Fixture::new();
-    f.trust_window(("eve@example.com", 7), &[Role::ModelAuthor], None, Some("2026-11-01T00:00:00Z"));
+    f.trust_window(
+        ("eve@example.com", 7),
+        &[Role::ModelAuthor],
+        None,
+        Some("2026-11-01T00:00:00Z"),
+    );
     f.trust(("carl@example.com", 8), &[Role::ModelAuthor]);
     f.revoke(("carl@example.com", 8));
-    for (signer, fragment) in [(MALLORY.1, "unknown"), (7, "expired"), (8, "revoked"), (VICTOR.1, "role")] {
+    for (signer, fragment) in [
+        (MALLORY.1, "any trusted key"),
+        (7, "expired"),
+        (8, "revoked"),
+        (VICTOR.1, "role"),
+    ] {
         let before = f.size();
         let md = sign_metadata(metadata("m", "1.0.0", 2), &artifact("m", "1.0.0"), signer);
         let owner = approval(&md, OLIVIA, Role::Owner, "production", 1, 365);
-        let d = f.decide(&request("m", "1.0.0", "production", &[md, owner])).unwrap();
+        let d = f
+            .decide(&request("m", "1.0.0", "production", &[md, owner]))
+            .unwrap();
         assert!(!d.is_allow(), "signer {signer} was accepted");
         assert_eq!(d.body.tier, None);
-        assert!(findings(&d).to_lowercase().contains(fragment), "signer {signer}: {}", findings(&d));
+        assert!(
+            findings(&d).to_lowercase().contains(fragment),
+            "signer {signer}: {}",
+            findings(&d)
+        );
         assert!(has_reason(&d, "metadata"), "{:?}", reason_ids(&d));
         assert!(f.size() > before, "the deny is recorded");
     }
@@ -186,7 +284,11 @@ fn subject_digest_other_than_the_requested_artifact_is_denied() {
     let d = f.decide(&req).unwrap();
     assert!(!d.is_allow());
     assert!(has_reason(&d, "artifact"), "{:?}", reason_ids(&d));
-    assert!(findings(&d).contains("another artifact"), "{}", findings(&d));
+    assert!(
+        findings(&d).contains("another artifact"),
+        "{}",
+        findings(&d)
+    );
 }
 
 #[test]
@@ -244,10 +346,19 @@ fn invalid_inputs_are_rejected_naming_the_problem_and_record_nothing() {
     bad["risk"]["tier"] = json!(5);
     bad["evaluation"]["metrics"][0]["value"] = json!("high");
     let bad = sign_metadata(bad, &artifact("m", "1.0.0"), ALICE.1);
-    let e = invalid(f.decide(&request("m", "1.0.0", "production", &[bad])).unwrap_err());
+    let e = invalid(
+        f.decide(&request("m", "1.0.0", "production", &[bad]))
+            .unwrap_err(),
+    );
     let pointers: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
-    assert!(pointers.contains(&"/attestations/0/payload/predicate/risk/tier"), "{e:?}");
-    assert!(pointers.contains(&"/attestations/0/payload/predicate/evaluation/metrics/0/value"), "{e:?}");
+    assert!(
+        pointers.contains(&"/attestations/0/payload/predicate/risk/tier"),
+        "{e:?}"
+    );
+    assert!(
+        pointers.contains(&"/attestations/0/payload/predicate/evaluation/metrics/0/value"),
+        "{e:?}"
+    );
 
     // Request schema violation: missing field and bad digest.
     let mut r = good.clone();
@@ -265,9 +376,10 @@ fn invalid_inputs_are_rejected_naming_the_problem_and_record_nothing() {
 fn a_ledger_that_cannot_be_written_closes_the_gate() {
     // The only way to an answer is through a durable append: a read-only ledger gives an error,
     // never an allow.
-    let mut f = Fixture::new();
+    let f = Fixture::new();
     let (md, approvals) = complete("m", "1.0.0", 2);
-    let req = serde_json::to_vec(&request("m", "1.0.0", "production", &with(&md, &approvals))).unwrap();
+    let req =
+        serde_json::to_vec(&request("m", "1.0.0", "production", &with(&md, &approvals))).unwrap();
     let mut ro = modelgate::ledger::SqliteStore::open_read_only(&f.ws.ledger_path()).unwrap();
     let before = f.size();
     let err = f.engine.decide(&mut ro, &req).unwrap_err();
@@ -287,9 +399,15 @@ fn non_production_environments_do_not_require_production_approvals() {
 fn waivers_are_reported_and_never_loosen_a_decision() {
     let mut f = Fixture::new();
     let mut md = metadata("m", "1.0.0", 1);
-    md["documentation"].as_object_mut().unwrap().remove("model_card_uri");
+    md["documentation"]
+        .as_object_mut()
+        .unwrap()
+        .remove("model_card_uri");
     let md = sign_metadata(md, &artifact("m", "1.0.0"), ALICE.1);
-    let approvals: Vec<_> = approvers_for(1).into_iter().map(|(w, r)| approval(&md, w, r, "production", 1, 180)).collect();
+    let approvals: Vec<_> = approvers_for(1)
+        .into_iter()
+        .map(|(w, r)| approval(&md, w, r, "production", 1, 180))
+        .collect();
     let st = modelgate::attest::Statement::new(
         vec![subject("m", &artifact("m", "1.0.0"))],
         modelgate::attest::PREDICATE_WAIVER,
@@ -299,7 +417,9 @@ fn waivers_are_reported_and_never_loosen_a_decision() {
     let waiver = sign(&st, RITA.1);
     let mut all = with(&md, &approvals);
     all.push(waiver);
-    let d = f.decide(&request("m", "1.0.0", "production", &all)).unwrap();
+    let d = f
+        .decide(&request("m", "1.0.0", "production", &all))
+        .unwrap();
     assert!(!d.is_allow());
     assert!(findings(&d).contains("waiver"), "{}", findings(&d));
 }
@@ -309,9 +429,13 @@ fn every_record_kind_written_by_a_session_verifies_and_bundle_activation_is_reco
     let mut f = Fixture::new();
     for v in ["1.0.0", "1.0.1"] {
         let (md, approvals) = complete("m", v, 2);
-        f.decide(&request("m", v, "production", &with(&md, &approvals))).unwrap();
+        f.decide(&request("m", v, "production", &with(&md, &approvals)))
+            .unwrap();
     }
-    let activations = f.store.records_of_kind(RecordKind::BundleActivation).unwrap();
+    let activations = f
+        .store
+        .records_of_kind(RecordKind::BundleActivation)
+        .unwrap();
     assert_eq!(activations.len(), 1, "same bundle, one activation");
     let body: Value = parse_record(&activations[0].bytes).unwrap().body;
     assert_eq!(body["bundle_digest"], json!(f.engine.bundle().digest()));

@@ -104,7 +104,11 @@ pub fn render_text(d: &Decision) -> String {
     if !b.approvals.is_empty() {
         let _ = writeln!(out, "approvals counted:");
         for a in &b.approvals {
-            let _ = writeln!(out, "  {} by {} (expires {})", a.role, a.approver, a.expires);
+            let _ = writeln!(
+                out,
+                "  {} by {} (expires {})",
+                a.role, a.approver, a.expires
+            );
         }
     }
     if !b.findings.is_empty() {

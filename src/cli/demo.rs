@@ -37,7 +37,11 @@ pub struct DemoArgs {
 
 /// The people (and the pipeline) of the demo, with the roles their keys hold.
 const PERSONAS: &[(&str, &str, &[Role])] = &[
-    ("alice", "alice@example.com", &[Role::ModelAuthor, Role::Developer]),
+    (
+        "alice",
+        "alice@example.com",
+        &[Role::ModelAuthor, Role::Developer],
+    ),
     ("olivia", "olivia@example.com", &[Role::Owner]),
     ("victor", "victor@example.com", &[Role::Validator]),
     ("rita", "rita@example.com", &[Role::RiskOfficer]),
@@ -89,12 +93,20 @@ impl Demo {
         Ok(value)
     }
 
-    fn sign_metadata(&self, name: &str, predicate: Value, artifact: &str) -> Result<(Envelope, Value), CliError> {
+    fn sign_metadata(
+        &self,
+        name: &str,
+        predicate: Value,
+        artifact: &str,
+    ) -> Result<(Envelope, Value), CliError> {
         let subject = Subject {
             name: format!("models/{name}/model.safetensors"),
-            digest: [("sha256".to_string(), artifact.trim_start_matches("sha256:").to_string())]
-                .into_iter()
-                .collect(),
+            digest: [(
+                "sha256".to_string(),
+                artifact.trim_start_matches("sha256:").to_string(),
+            )]
+            .into_iter()
+            .collect(),
         };
         let statement = Statement::new(vec![subject], PREDICATE_MODEL_METADATA, predicate);
         let envelope = Envelope::sign(
@@ -120,7 +132,8 @@ impl Demo {
         let person = self.person(who)?;
         let issued = self.now - Duration::days(issued_days_ago);
         let expires = issued + Duration::days(valid_days);
-        let metadata_json = serde_json::to_vec(&metadata.to_json_value()).map_err(CliError::internal)?;
+        let metadata_json =
+            serde_json::to_vec(&metadata.to_json_value()).map_err(CliError::internal)?;
         let statement = approval_statement(
             &metadata_json,
             role,
@@ -134,7 +147,12 @@ impl Demo {
         self.write_envelope(&format!("{file}.approval-{role}-{who}"), &envelope)
     }
 
-    fn request(&self, s: &Scenario, artifact: &str, attestations: Vec<Value>) -> Result<PathBuf, CliError> {
+    fn request(
+        &self,
+        s: &Scenario,
+        artifact: &str,
+        attestations: Vec<Value>,
+    ) -> Result<PathBuf, CliError> {
         let request = json!({
             "model": s.model,
             "version": s.version,
@@ -151,7 +169,13 @@ impl Demo {
 
 /// A tier-0-complete metadata predicate (every fact the tier rules ask for is present);
 /// the demo scenarios and the tests remove or change parts of it.
-pub fn full_metadata(name: &str, version: &str, tier: i64, artifact: &str, next_due: &str) -> Value {
+pub fn full_metadata(
+    name: &str,
+    version: &str,
+    tier: i64,
+    artifact: &str,
+    next_due: &str,
+) -> Value {
     json!({
         "model": {
             "name": name, "version": version,
@@ -243,21 +267,41 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     let mut store = ws.store()?;
     let mut people = Vec::new();
     println!("modelgate demo in {}", dir.display());
-    println!("\n1. keys for the personas, trusted in their roles (each a key_change ledger record)");
+    println!(
+        "\n1. keys for the personas, trusted in their roles (each a key_change ledger record)"
+    );
     for (name, principal, roles) in PERSONAS {
         let key = PrivateKey::generate();
         let path = dir.join(format!("keys/{name}.key"));
-        write_private(&path, key.to_pkcs8_pem().map_err(CliError::internal)?.as_bytes())
-            .map_err(|e| CliError::internal(e.to_string()))?;
+        write_private(
+            &path,
+            key.to_pkcs8_pem().map_err(CliError::internal)?.as_bytes(),
+        )
+        .map_err(|e| CliError::internal(e.to_string()))?;
         fs::write(super::keys::pub_path(&path), key.public_key().to_spki_pem())
             .map_err(|e| CliError::internal(e.to_string()))?;
-        let change = KeyChange::add(&key.public_key(), principal.to_string(), roles.iter().copied(), None, None);
+        let change = KeyChange::add(
+            &key.public_key(),
+            principal.to_string(),
+            roles.iter().copied(),
+            None,
+            None,
+        );
         change_trust(&mut store, clock.as_ref(), &change)?;
         let roles: Vec<String> = roles.iter().map(ToString::to_string).collect();
-        println!("   {:<20} {:<28} key {}", principal, roles.join(", "), &key.public_key().key_id()[..16]);
+        println!(
+            "   {:<20} {:<28} key {}",
+            principal,
+            roles.join(", "),
+            &key.public_key().key_id()[..16]
+        );
         people.push((*name, Persona { principal, key }));
     }
-    let demo = Demo { dir: dir.clone(), people, now };
+    let demo = Demo {
+        dir: dir.clone(),
+        people,
+        now,
+    };
     let next_due = {
         let d = (now + Duration::days(180)).date();
         format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
@@ -269,18 +313,54 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     };
 
     let scenarios = [
-        Scenario { file: "churn-predictor-production", model: "churn-predictor", version: "1.4.0", environment: "production", tier: 2,
-            story: "tier 2, complete, owner approval" },
-        Scenario { file: "fraud-detector-production", model: "fraud-detector", version: "2.1.0", environment: "production", tier: 1,
-            story: "tier 1 without a model card" },
-        Scenario { file: "credit-risk-scorer-production", model: "credit-risk-scorer", version: "3.2.0", environment: "production", tier: 0,
-            story: "tier 0, complete, owner + validator + risk officer + business owner" },
-        Scenario { file: "credit-limit-advisor-production", model: "credit-limit-advisor", version: "1.0.0", environment: "production", tier: 0,
-            story: "tier 0 whose validator is also its developer" },
-        Scenario { file: "credit-risk-scorer-3.3.0-production", model: "credit-risk-scorer", version: "3.3.0", environment: "production", tier: 0,
-            story: "tier 0 whose risk-officer approval has expired" },
-        Scenario { file: "churn-predictor-staging", model: "churn-predictor", version: "1.4.0", environment: "staging", tier: 2,
-            story: "tier 2 to staging" },
+        Scenario {
+            file: "churn-predictor-production",
+            model: "churn-predictor",
+            version: "1.4.0",
+            environment: "production",
+            tier: 2,
+            story: "tier 2, complete, owner approval",
+        },
+        Scenario {
+            file: "fraud-detector-production",
+            model: "fraud-detector",
+            version: "2.1.0",
+            environment: "production",
+            tier: 1,
+            story: "tier 1 without a model card",
+        },
+        Scenario {
+            file: "credit-risk-scorer-production",
+            model: "credit-risk-scorer",
+            version: "3.2.0",
+            environment: "production",
+            tier: 0,
+            story: "tier 0, complete, owner + validator + risk officer + business owner",
+        },
+        Scenario {
+            file: "credit-limit-advisor-production",
+            model: "credit-limit-advisor",
+            version: "1.0.0",
+            environment: "production",
+            tier: 0,
+            story: "tier 0 whose validator is also its developer",
+        },
+        Scenario {
+            file: "credit-risk-scorer-3.3.0-production",
+            model: "credit-risk-scorer",
+            version: "3.3.0",
+            environment: "production",
+            tier: 0,
+            story: "tier 0 whose risk-officer approval has expired",
+        },
+        Scenario {
+            file: "churn-predictor-staging",
+            model: "churn-predictor",
+            version: "1.4.0",
+            environment: "staging",
+            tier: 2,
+            story: "tier 2 to staging",
+        },
     ];
 
     println!("\n2. signed metadata and approvals, written to attestations/, requests to requests/");
@@ -288,13 +368,23 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     for s in &scenarios {
         let digest = artifact(s.model, s.version)?;
         let mut md = full_metadata(s.model, s.version, s.tier, &digest, &next_due);
-        let tier0 = [("olivia", Role::Owner), ("victor", Role::Validator), ("rita", Role::RiskOfficer), ("bob", Role::BusinessOwner)];
+        let tier0 = [
+            ("olivia", Role::Owner),
+            ("victor", Role::Validator),
+            ("rita", Role::RiskOfficer),
+            ("bob", Role::BusinessOwner),
+        ];
         let (approvers, valid_days): (Vec<(&str, Role)>, i64) = match s.file {
-            "churn-predictor-production" | "churn-predictor-staging" => (vec![("olivia", Role::Owner)], 365),
+            "churn-predictor-production" | "churn-predictor-staging" => {
+                (vec![("olivia", Role::Owner)], 365)
+            }
             "fraud-detector-production" => {
                 remove(&mut md, "/documentation/model_card_uri");
                 remove(&mut md, "/documentation/model_card_digest");
-                (vec![("olivia", Role::Owner), ("victor", Role::Validator)], 180)
+                (
+                    vec![("olivia", Role::Owner), ("victor", Role::Validator)],
+                    180,
+                )
             }
             "credit-risk-scorer-production" => {
                 set(&mut md, "/risk/automated_decisions", json!(true));
@@ -308,16 +398,32 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
             }
             _ => (tier0[..3].to_vec(), 90),
         };
-        let (envelope, metadata_value) = demo.sign_metadata(&format!("{}-{}", s.model, s.version), md, &digest)?;
+        let (envelope, metadata_value) =
+            demo.sign_metadata(&format!("{}-{}", s.model, s.version), md, &digest)?;
         let mut attestations = vec![metadata_value];
         for (who, role) in approvers {
-            let expired = s.file == "credit-risk-scorer-3.3.0-production" && role == Role::RiskOfficer;
+            let expired =
+                s.file == "credit-risk-scorer-3.3.0-production" && role == Role::RiskOfficer;
             let (ago, days) = if expired { (100, 90) } else { (1, valid_days) };
-            attestations.push(demo.approval(s.file, &envelope, who, role, s.environment, ago, days)?);
+            attestations.push(demo.approval(
+                s.file,
+                &envelope,
+                who,
+                role,
+                s.environment,
+                ago,
+                days,
+            )?);
         }
         requests.push(demo.request(s, &digest, attestations)?);
     }
-    println!("   {} envelopes, {} requests", fs::read_dir(dir.join("attestations")).map(|d| d.count()).unwrap_or(0), requests.len());
+    println!(
+        "   {} envelopes, {} requests",
+        fs::read_dir(dir.join("attestations"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        requests.len()
+    );
 
     println!("\n3. promotion checks (each decision is durable in the ledger before it is shown)");
     let engine = ws.engine(clock.clone())?;
@@ -326,14 +432,28 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     for (s, path) in scenarios.iter().zip(&requests) {
         let bytes = fs::read(path).map_err(|e| CliError::internal(e.to_string()))?;
         let d = engine.decide(&mut store, &bytes)?;
-        let verdict = if d.is_allow() { allows += 1; "ALLOW" } else { denies += 1; "DENY " };
-        let _ = writeln!(summary, "   {verdict} {:<22} {:<6} -> {:<10} tier {}  [{}]  ledger #{}", s.model, s.version, s.environment, s.tier, s.story, d.ledger.index);
+        let verdict = if d.is_allow() {
+            allows += 1;
+            "ALLOW"
+        } else {
+            denies += 1;
+            "DENY "
+        };
+        let _ = writeln!(
+            summary,
+            "   {verdict} {:<22} {:<6} -> {:<10} tier {}  [{}]  ledger #{}",
+            s.model, s.version, s.environment, s.tier, s.story, d.ledger.index
+        );
         if !d.is_allow() {
             for r in &d.body.reasons {
                 let _ = writeln!(summary, "          ✗ {}: {}", r.policy_id, r.reason);
             }
             for f in &d.body.findings {
-                let _ = writeln!(summary, "          · attestation {}: {}", f.attestation, f.problem);
+                let _ = writeln!(
+                    summary,
+                    "          · attestation {}: {}",
+                    f.attestation, f.problem
+                );
             }
         }
     }
@@ -343,14 +463,25 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     let report = verify_store(&store)?;
     let intact = report.failure.is_none();
     match &report.failure {
-        None => println!("   intact: {} records, head {}", report.size, report.head.map(hex::encode).unwrap_or_default()),
+        None => println!(
+            "   intact: {} records, head {}",
+            report.size,
+            report.head.map(hex::encode).unwrap_or_default()
+        ),
         Some(f) => println!("   TAMPERED at record {}: {}", f.index, f.problem),
     }
     println!("\n{allows} allowed, {denies} denied. Re-run any check by hand, e.g.:");
     if let Some(first) = requests.get(1) {
-        println!("   cargo run --release -- --home {} check --request {}", dir.display(), first.display());
+        println!(
+            "   cargo run --release -- --home {} check --request {}",
+            dir.display(),
+            first.display()
+        );
     }
-    println!("   cargo run --release -- --home {} audit tail -n 20", dir.display());
+    println!(
+        "   cargo run --release -- --home {} audit tail -n 20",
+        dir.display()
+    );
     Ok(if intact { exit::OK } else { exit::TAMPERED })
 }
 
@@ -368,8 +499,18 @@ mod tests {
 
     #[test]
     fn personas_cover_the_roles_the_tier_rules_need() {
-        let roles: Vec<Role> = PERSONAS.iter().flat_map(|(_, _, r)| r.iter().copied()).collect();
-        for needed in [Role::ModelAuthor, Role::Owner, Role::Validator, Role::RiskOfficer, Role::BusinessOwner, Role::Pipeline] {
+        let roles: Vec<Role> = PERSONAS
+            .iter()
+            .flat_map(|(_, _, r)| r.iter().copied())
+            .collect();
+        for needed in [
+            Role::ModelAuthor,
+            Role::Owner,
+            Role::Validator,
+            Role::RiskOfficer,
+            Role::BusinessOwner,
+            Role::Pipeline,
+        ] {
             assert!(roles.contains(&needed), "{needed} missing");
         }
     }

@@ -174,7 +174,12 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
                             Some(r) => format!("REVOKED {} ({})", rfc3339(r.at), r.reason),
                             None => "active".to_string(),
                         };
-                        println!("{}  {:<28} {:<32} {state}", k.key_id, k.principal, roles.join(","));
+                        println!(
+                            "{}  {:<28} {:<32} {state}",
+                            k.key_id,
+                            k.principal,
+                            roles.join(",")
+                        );
                     }
                 }
             }

@@ -112,7 +112,12 @@ pub enum Format {
 #[command(name = "modelgate", version, about, long_about = None)]
 pub struct Cli {
     /// Workspace directory.
-    #[arg(long, global = true, env = "MODELGATE_HOME", default_value = ".modelgate")]
+    #[arg(
+        long,
+        global = true,
+        env = "MODELGATE_HOME",
+        default_value = ".modelgate"
+    )]
     pub home: PathBuf,
     /// The command.
     #[command(subcommand)]
@@ -166,7 +171,11 @@ where
     match Cli::try_parse_from(args) {
         Ok(cli) => run(cli, Arc::new(SystemClock)),
         Err(e) => {
-            let code = if e.use_stderr() { exit::INVALID } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::INVALID
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             code
         }
@@ -212,15 +221,15 @@ fn init(home: &Path, policies: Option<&Path>, clock: Arc<dyn Clock>) -> CmdResul
 
 /// Reads a file, naming it in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::invalid(format!("cannot read `{}`: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| CliError::invalid(format!("cannot read `{}`: {e}", path.display())))
 }
 
 /// Writes `text` to `out`, or to stdout when `out` is `None`.
 pub fn write_output(out: Option<&Path>, text: &str) -> Result<(), CliError> {
     match out {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            CliError::internal(format!("cannot write `{}`: {e}", path.display()))
-        }),
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| CliError::internal(format!("cannot write `{}`: {e}", path.display()))),
         None => {
             println!("{text}");
             Ok(())

@@ -103,9 +103,9 @@ fn load_private_key(path: &Path) -> Result<PrivateKey, CliError> {
 }
 
 fn parse_subject(s: &str) -> Result<Subject, CliError> {
-    let (name, digest) = s.rsplit_once('=').ok_or_else(|| {
-        CliError::invalid(format!("--subject `{s}` is not NAME=sha256:HEX"))
-    })?;
+    let (name, digest) = s
+        .rsplit_once('=')
+        .ok_or_else(|| CliError::invalid(format!("--subject `{s}` is not NAME=sha256:HEX")))?;
     if name.is_empty() || parse_prefixed(digest).is_none() {
         return Err(CliError::invalid(format!(
             "--subject `{s}` is not NAME=sha256:HEX (64 lowercase hex digits)"
@@ -187,14 +187,19 @@ pub fn approval_statement(
         obj.insert("ticket".to_string(), Value::String(t.to_string()));
     }
     validate(SchemaKind::Approval, &predicate)?;
-    Ok(Statement::new(metadata.subject, PREDICATE_APPROVAL, predicate))
+    Ok(Statement::new(
+        metadata.subject,
+        PREDICATE_APPROVAL,
+        predicate,
+    ))
 }
 
 /// Runs `modelgate approve`.
 pub fn approve(home: &Path, args: &ApproveArgs, clock: &dyn Clock) -> CmdResult {
     let key = load_private_key(&args.key)?;
-    let expires = parse_rfc3339(&args.expires)
-        .map_err(|e| CliError::invalid(format!("--expires `{}` is not RFC 3339: {e}", args.expires)))?;
+    let expires = parse_rfc3339(&args.expires).map_err(|e| {
+        CliError::invalid(format!("--expires `{}` is not RFC 3339: {e}", args.expires))
+    })?;
     let now = clock.now();
     if expires <= now {
         return Err(CliError::invalid(format!(

@@ -205,8 +205,9 @@ pub fn examine(
             _ => {}
         }
     }
-    out.approvals
-        .sort_by(|a, b| (&a.role, &a.approver, &a.attestation).cmp(&(&b.role, &b.approver, &b.attestation)));
+    out.approvals.sort_by(|a, b| {
+        (&a.role, &a.approver, &a.attestation).cmp(&(&b.role, &b.approver, &b.attestation))
+    });
     Ok(out)
 }
 
@@ -265,11 +266,7 @@ fn verify_metadata(
                     .artifact_digest
                     .strip_prefix("sha256:")
                     .unwrap_or_default();
-                let subject_matches = v
-                    .statement
-                    .subject
-                    .iter()
-                    .any(|s| s.sha256() == Some(want));
+                let subject_matches = v.statement.subject.iter().any(|s| s.sha256() == Some(want));
                 let predicate_matches = v
                     .statement
                     .predicate
@@ -335,7 +332,11 @@ fn count_approval(
     })?;
     let approver = text("approver");
     let Some(signer) = verified.signers.iter().find(|s| s.principal == approver) else {
-        let signers: BTreeSet<&str> = verified.signers.iter().map(|s| s.principal.as_str()).collect();
+        let signers: BTreeSet<&str> = verified
+            .signers
+            .iter()
+            .map(|s| s.principal.as_str())
+            .collect();
         return Err(format!(
             "approval not counted: it names approver `{approver}` but is signed by `{}`",
             signers.into_iter().collect::<Vec<_>>().join("`, `")

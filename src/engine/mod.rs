@@ -25,9 +25,7 @@ use crate::attest::TrustStore;
 use crate::canonical;
 use crate::clock::{rfc3339, Clock};
 use crate::digest::sha256_prefixed;
-use crate::ledger::{
-    parse_record, LedgerError, RecordDraft, RecordKind, SealedRecord, Store,
-};
+use crate::ledger::{parse_record, LedgerError, RecordDraft, RecordKind, SealedRecord, Store};
 use crate::metadata::schema::SchemaError;
 use crate::metadata::{derive_model_facts, unverified_model_facts, Schemas};
 use crate::policy::input::{EnvironmentFacts, PolicyInput};
@@ -176,7 +174,10 @@ impl Engine {
 
     /// Appends a `bundle_activation` record unless the latest one already names this bundle's
     /// digest. Returns the new record, if one was appended.
-    pub fn activate_bundle(&self, store: &mut dyn Store) -> Result<Option<SealedRecord>, EngineError> {
+    pub fn activate_bundle(
+        &self,
+        store: &mut dyn Store,
+    ) -> Result<Option<SealedRecord>, EngineError> {
         let digest = self.bundle.digest();
         if let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.last() {
             let record = parse_record(&last.bytes)?;
@@ -184,7 +185,12 @@ impl Engine {
                 return Ok(None);
             }
         }
-        let policies: Vec<&str> = self.bundle.policies().iter().map(|p| p.id.as_str()).collect();
+        let policies: Vec<&str> = self
+            .bundle
+            .policies()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
         let body = serde_json::json!({ "bundle_digest": digest, "policies": policies });
         let sealed = store.append(&[RecordDraft {
             kind: RecordKind::BundleActivation,
@@ -199,21 +205,25 @@ impl Engine {
     /// until it is recorded.
     pub fn judge(&self, trust: &TrustStore, request: &[u8]) -> Result<Judgement, EngineError> {
         let request = parse_request(&self.schemas, request)?;
-        let environment = self.config.environments.get(&request.environment).ok_or_else(|| {
-            EngineError::invalid(
-                "/environment",
-                format!(
-                    "unknown environment `{}` (configured: {})",
-                    request.environment,
-                    self.config
-                        .environments
-                        .keys()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
+        let environment = self
+            .config
+            .environments
+            .get(&request.environment)
+            .ok_or_else(|| {
+                EngineError::invalid(
+                    "/environment",
+                    format!(
+                        "unknown environment `{}` (configured: {})",
+                        request.environment,
+                        self.config
+                            .environments
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
         let now = self.clock.now();
         let examined = attestations::examine(&request, &self.schemas, trust, now)?;
 
@@ -277,7 +287,11 @@ impl Engine {
 
     /// Appends a judgement to the ledger (attestations first, then the decision record) and
     /// returns the durable decision.
-    pub fn record(&self, store: &mut dyn Store, judgement: Judgement) -> Result<Decision, EngineError> {
+    pub fn record(
+        &self,
+        store: &mut dyn Store,
+        judgement: Judgement,
+    ) -> Result<Decision, EngineError> {
         let body_value = serde_json::to_value(&judgement.body)
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         for (digest, bytes) in &judgement.envelopes {

@@ -74,10 +74,7 @@ impl PromotionRequest {
 /// Parses and schema-validates a promotion request.
 pub fn parse_request(schemas: &Schemas, bytes: &[u8]) -> Result<PromotionRequest, EngineError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        EngineError::invalid(
-            "",
-            format!("the promotion request is not valid JSON: {e}"),
-        )
+        EngineError::invalid("", format!("the promotion request is not valid JSON: {e}"))
     })?;
     if let Err(violations) = schemas.validate(SchemaKind::PromotionRequest, &value) {
         return Err(EngineError::Invalid(

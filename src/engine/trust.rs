@@ -45,8 +45,7 @@ pub fn change_trust(
         time: now,
         body,
     }])?;
-    sealed
-        .into_iter()
-        .next()
-        .ok_or_else(|| EngineError::Internal("the ledger did not return the appended record".into()))
+    sealed.into_iter().next().ok_or_else(|| {
+        EngineError::Internal("the ledger did not return the appended record".into())
+    })
 }

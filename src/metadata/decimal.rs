@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn compares_exactly_without_float_rounding() {
         assert_eq!(compare("0.90", "0.9").unwrap(), Ordering::Equal);
-        assert_eq!(compare("0.1", "0.09999999999999999999").unwrap(), Ordering::Greater);
+        assert_eq!(
+            compare("0.1", "0.09999999999999999999").unwrap(),
+            Ordering::Greater
+        );
         assert_eq!(compare("10", "9.999").unwrap(), Ordering::Greater);
         assert_eq!(compare("-1.5", "-1.25").unwrap(), Ordering::Less);
         assert_eq!(compare("-0", "0.000").unwrap(), Ordering::Equal);

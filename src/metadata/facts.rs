@@ -74,7 +74,11 @@ pub fn derive_model_facts(
     ModelFacts {
         name: name.to_string(),
         version: version.to_string(),
-        tier: p.0.pointer("/risk/tier").and_then(Value::as_i64).unwrap_or(0),
+        tier: p
+            .0
+            .pointer("/risk/tier")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
         metadata_verified: true,
         identity_matches: p.text("/model/name") == name && p.text("/model/version") == version,
         artifact_digest_matches: false,
@@ -115,8 +119,7 @@ pub fn derive_model_facts(
         validation_next_due_days: next_due_days(p.text("/validation/next_due"), now),
         fairness_gaps: fairness_gaps.into_iter().collect(),
         protected_attributes: count(protected.len()),
-        fairness_empty_justified: protected.is_empty()
-            && p.has("/fairness/empty_justification"),
+        fairness_empty_justified: protected.is_empty() && p.has("/fairness/empty_justification"),
         has_explainability: p.has("/explainability/method")
             && p.has("/explainability/human_oversight"),
         has_risk_assessment: p.has("/risk_management/risk_assessment_uri"),
@@ -219,11 +222,11 @@ mod tests {
     #[test]
     fn fairness_gap_for_attribute_without_metric_or_with_failed_metric() {
         let p = json!({"fairness": {
-            "protected_attributes": ["age", "sex", "region"],
-            "metrics": [
-                {"attribute": "age", "name": "dpd", "value": "0.01", "threshold": "0.05", "direction": "max"},
-                {"attribute": "sex", "name": "dpd", "value": "0.09", "threshold": "0.05", "direction": "max"}
-            ]}});
+        "protected_attributes": ["age", "sex", "region"],
+        "metrics": [
+            {"attribute": "age", "name": "dpd", "value": "0.01", "threshold": "0.05", "direction": "max"},
+            {"attribute": "sex", "name": "dpd", "value": "0.09", "threshold": "0.05", "direction": "max"}
+        ]}});
         let f = derive_model_facts(&p, "m", "1", now());
         assert_eq!(f.fairness_gaps, vec!["region", "sex"]);
         assert_eq!(f.protected_attributes, 3);
@@ -233,9 +236,15 @@ mod tests {
     #[test]
     fn next_due_is_counted_from_the_decision_date() {
         let p = json!({"validation": {"next_due": "2026-12-27"}});
-        assert_eq!(derive_model_facts(&p, "m", "1", now()).validation_next_due_days, 30);
+        assert_eq!(
+            derive_model_facts(&p, "m", "1", now()).validation_next_due_days,
+            30
+        );
         let overdue = json!({"validation": {"next_due": "2026-11-26"}});
-        assert_eq!(derive_model_facts(&overdue, "m", "1", now()).validation_next_due_days, -1);
+        assert_eq!(
+            derive_model_facts(&overdue, "m", "1", now()).validation_next_due_days,
+            -1
+        );
     }
 
     #[test]
@@ -248,7 +257,8 @@ mod tests {
 
     #[test]
     fn dirty_or_missing_dirty_flag_is_not_a_clean_commit() {
-        let clean = json!({"lineage": {"code": {"repo": "r", "commit": "abc1234", "dirty": false}}});
+        let clean =
+            json!({"lineage": {"code": {"repo": "r", "commit": "abc1234", "dirty": false}}});
         let unknown = json!({"lineage": {"code": {"repo": "r", "commit": "abc1234"}}});
         assert!(derive_model_facts(&clean, "m", "1", now()).code_commit_clean);
         assert!(!derive_model_facts(&unknown, "m", "1", now()).code_commit_clean);

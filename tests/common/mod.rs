@@ -50,7 +50,13 @@ impl Fixture {
         let ws = Workspace::init(dir.path(), None, clock.clone()).unwrap();
         let engine = ws.engine(clock.clone()).unwrap();
         let store = ws.store().unwrap();
-        let mut f = Fixture { dir, ws, engine, store, clock };
+        let mut f = Fixture {
+            dir,
+            ws,
+            engine,
+            store,
+            clock,
+        };
         f.trust(ALICE, &[Role::ModelAuthor, Role::Developer]);
         f.trust(OLIVIA, &[Role::Owner]);
         f.trust(VICTOR, &[Role::Validator]);
@@ -63,7 +69,13 @@ impl Fixture {
         self.trust_window(who, roles, None, None);
     }
 
-    pub fn trust_window(&mut self, who: (&str, u8), roles: &[Role], nb: Option<&str>, na: Option<&str>) {
+    pub fn trust_window(
+        &mut self,
+        who: (&str, u8),
+        roles: &[Role],
+        nb: Option<&str>,
+        na: Option<&str>,
+    ) {
         let change = KeyChange::add(
             &key(who.1).public_key(),
             who.0.to_string(),
@@ -75,12 +87,16 @@ impl Fixture {
     }
 
     pub fn revoke(&mut self, who: (&str, u8)) {
-        let change = KeyChange::Revoke { key_id: key(who.1).public_key().key_id(), reason: "laptop lost".into() };
+        let change = KeyChange::Revoke {
+            key_id: key(who.1).public_key().key_id(),
+            reason: "laptop lost".into(),
+        };
         change_trust(&mut self.store, self.clock.as_ref() as &dyn Clock, &change).unwrap();
     }
 
     pub fn decide(&mut self, request: &Value) -> Result<Decision, EngineError> {
-        self.engine.decide(&mut self.store, &serde_json::to_vec(request).unwrap())
+        self.engine
+            .decide(&mut self.store, &serde_json::to_vec(request).unwrap())
     }
 
     pub fn decide_bytes(&mut self, bytes: &[u8]) -> Result<Decision, EngineError> {
@@ -104,14 +120,24 @@ pub fn artifact(name: &str, version: &str) -> String {
 /// A complete metadata predicate for `tier`.
 pub fn metadata(name: &str, version: &str, tier: i64) -> Value {
     let due = (now() + Duration::days(180)).date();
-    let due = format!("{:04}-{:02}-{:02}", due.year(), u8::from(due.month()), due.day());
+    let due = format!(
+        "{:04}-{:02}-{:02}",
+        due.year(),
+        u8::from(due.month()),
+        due.day()
+    );
     full_metadata(name, version, tier, &artifact(name, version), &due)
 }
 
 pub fn subject(name: &str, digest: &str) -> Subject {
     Subject {
         name: format!("models/{name}/model.safetensors"),
-        digest: [("sha256".to_string(), digest.trim_start_matches("sha256:").to_string())].into_iter().collect(),
+        digest: [(
+            "sha256".to_string(),
+            digest.trim_start_matches("sha256:").to_string(),
+        )]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -120,13 +146,31 @@ pub fn sign(statement: &Statement, signer: u8) -> Envelope {
 }
 
 pub fn sign_metadata(predicate: Value, artifact_digest: &str, signer: u8) -> Envelope {
-    let name = predicate.pointer("/model/name").and_then(Value::as_str).unwrap_or("m").to_string();
-    sign(&Statement::new(vec![subject(&name, artifact_digest)], PREDICATE_MODEL_METADATA, predicate), signer)
+    let name = predicate
+        .pointer("/model/name")
+        .and_then(Value::as_str)
+        .unwrap_or("m")
+        .to_string();
+    sign(
+        &Statement::new(
+            vec![subject(&name, artifact_digest)],
+            PREDICATE_MODEL_METADATA,
+            predicate,
+        ),
+        signer,
+    )
 }
 
 /// An approval of `metadata` by `who` in `role` for `env`, issued `ago_days` before NOW and
 /// valid for `valid_days`.
-pub fn approval(metadata: &Envelope, who: (&str, u8), role: Role, env: &str, ago_days: i64, valid_days: i64) -> Envelope {
+pub fn approval(
+    metadata: &Envelope,
+    who: (&str, u8),
+    role: Role,
+    env: &str,
+    ago_days: i64,
+    valid_days: i64,
+) -> Envelope {
     let issued = now() - Duration::days(ago_days);
     let statement = Statement::from_payload(&metadata.payload).unwrap();
     let predicate = json!({
@@ -137,7 +181,10 @@ pub fn approval(metadata: &Envelope, who: (&str, u8), role: Role, env: &str, ago
         "issued_at": rfc3339(issued),
         "expires": rfc3339(issued + Duration::days(valid_days)),
     });
-    sign(&Statement::new(statement.subject, PREDICATE_APPROVAL, predicate), who.1)
+    sign(
+        &Statement::new(statement.subject, PREDICATE_APPROVAL, predicate),
+        who.1,
+    )
 }
 
 pub fn request(name: &str, version: &str, env: &str, envelopes: &[Envelope]) -> Value {
@@ -156,14 +203,26 @@ pub fn approvers_for(tier: i64) -> Vec<((&'static str, u8), Role)> {
     match tier {
         2 => vec![(OLIVIA, Role::Owner)],
         1 => vec![(OLIVIA, Role::Owner), (VICTOR, Role::Validator)],
-        _ => vec![(OLIVIA, Role::Owner), (VICTOR, Role::Validator), (RITA, Role::RiskOfficer)],
+        _ => vec![
+            (OLIVIA, Role::Owner),
+            (VICTOR, Role::Validator),
+            (RITA, Role::RiskOfficer),
+        ],
     }
 }
 
 /// A complete request for `tier` to production (allowed by the reference bundle).
 pub fn complete(name: &str, version: &str, tier: i64) -> (Envelope, Vec<Envelope>) {
-    let md = sign_metadata(metadata(name, version, tier), &artifact(name, version), ALICE.1);
-    let ttl = match tier { 2 => 365, 1 => 180, _ => 90 };
+    let md = sign_metadata(
+        metadata(name, version, tier),
+        &artifact(name, version),
+        ALICE.1,
+    );
+    let ttl = match tier {
+        2 => 365,
+        1 => 180,
+        _ => 90,
+    };
     let approvals = approvers_for(tier)
         .into_iter()
         .map(|(who, role)| approval(&md, who, role, "production", 1, ttl))
@@ -182,5 +241,10 @@ pub fn reason_ids(d: &Decision) -> Vec<String> {
 }
 
 pub fn findings(d: &Decision) -> String {
-    d.body.findings.iter().map(|f| f.problem.clone()).collect::<Vec<_>>().join("\n")
+    d.body
+        .findings
+        .iter()
+        .map(|f| f.problem.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
