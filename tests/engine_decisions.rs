@@ -13,10 +13,6 @@ use modelgate::ledger::{parse_record, RecordKind, Store};
 use modelgate::metadata::{SchemaKind, Schemas};
 use serde_json::{json, Value};
 
-fn has_reason(d: &modelgate::engine::Decision, fragment: &str) -> bool {
-    reason_ids(d).iter().any(|id| id.contains(fragment))
-}
-
 fn invalid(err: EngineError) -> Vec<(String, String)> {
     match err {
         EngineError::Invalid(problems) => problems
@@ -114,13 +110,8 @@ fn tier1_without_model_card_is_denied_naming_the_model_card_rule() {
         ))
         .unwrap();
     assert!(!d.is_allow());
-    assert!(has_reason(&d, "model-card"), "{:?}", reason_ids(&d));
-    let r = d
-        .body
-        .reasons
-        .iter()
-        .find(|r| r.policy_id.contains("model-card"))
-        .unwrap();
+    assert_eq!(reason_ids(&d), ["tier1.model-card"]);
+    let r = &d.body.reasons[0];
     assert!(!r.controls.is_empty(), "reasons carry their controls");
     assert_eq!(
         r.values.get("resource.has_model_card"),
@@ -149,17 +140,9 @@ fn tier0_validator_who_is_also_developer_is_denied() {
         ))
         .unwrap();
     assert!(!d.is_allow());
-    assert!(
-        reason_ids(&d).iter().any(|id| id.starts_with("tier0.")),
-        "{:?}",
-        reason_ids(&d)
-    );
-    let sod = d
-        .body
-        .reasons
-        .iter()
-        .find(|r| r.values.contains_key("resource.validator"))
-        .expect("a reason compares the validator");
+    assert_eq!(reason_ids(&d), ["tier0.validator-not-developer"]);
+    let sod = &d.body.reasons[0];
+    assert_eq!(sod.values["resource.developer"], json!("alice@example.com"));
     assert_eq!(sod.values["resource.validator"], json!("alice@example.com"));
 }
 
@@ -177,7 +160,7 @@ fn expired_approval_does_not_count_and_the_finding_says_when_it_expired() {
         ))
         .unwrap();
     assert!(!d.is_allow());
-    assert!(has_reason(&d, "risk-officer"), "{:?}", reason_ids(&d));
+    assert_eq!(reason_ids(&d), ["tier0.risk-officer-approval"]);
     assert!(
         findings(&d).contains("expired at 2026-11-17T12:00:00Z"),
         "{}",
@@ -248,7 +231,11 @@ fn metadata_signed_by_untrusted_revoked_expired_or_wrong_role_keys_counts_for_no
             "signer {signer}: {}",
             findings(&d)
         );
-        assert!(has_reason(&d, "metadata"), "{:?}", reason_ids(&d));
+        assert!(
+            reason_ids(&d).contains(&"common.metadata-verified".to_string()),
+            "{:?}",
+            reason_ids(&d)
+        );
         assert!(f.size() > before, "the deny is recorded");
     }
     f.assert_ledger_intact();
@@ -266,8 +253,12 @@ fn tampered_payload_fails_verification_and_is_denied() {
     req["attestations"][0]["payload"] = json!(base64_encode(&payload));
     let d = f.decide(&req).unwrap();
     assert!(!d.is_allow());
-    assert!(has_reason(&d, "metadata"), "{:?}", reason_ids(&d));
-    assert!(!d.body.findings.is_empty());
+    assert!(
+        reason_ids(&d).contains(&"common.metadata-verified".to_string()),
+        "{:?}",
+        reason_ids(&d)
+    );
+    assert!(findings(&d).contains("does not verify"), "{}", findings(&d));
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
@@ -283,7 +274,7 @@ fn subject_digest_other_than_the_requested_artifact_is_denied() {
     req["artifact_digest"] = json!(modelgate::digest::sha256_prefixed(b"another artifact"));
     let d = f.decide(&req).unwrap();
     assert!(!d.is_allow());
-    assert!(has_reason(&d, "artifact"), "{:?}", reason_ids(&d));
+    assert_eq!(reason_ids(&d), ["common.artifact-digest-matches"]);
     assert!(
         findings(&d).contains("another artifact"),
         "{}",

@@ -55,16 +55,17 @@ fn report(r: &VerifyReport, source: &str) -> i32 {
     match &r.failure {
         None => {
             let head = r.head.map(hex::encode).unwrap_or_else(|| "-".to_string());
-            println!(
+            say!(
                 "ledger intact: {} records verified ({source}); head {head}",
                 r.size
             );
             exit::OK
         }
         Some(f) => {
-            println!(
+            say!(
                 "LEDGER TAMPERED ({source}): first bad record {}: {}",
-                f.index, f.problem
+                f.index,
+                f.problem
             );
             exit::TAMPERED
         }
@@ -161,7 +162,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
                 ))
             })?;
             let text = String::from_utf8_lossy(&r.bytes);
-            println!("{text}");
+            say!("{text}");
             eprintln!("leaf hash {}", hex::encode(r.leaf_hash));
             Ok(exit::OK)
         }
@@ -170,7 +171,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
             let size = store.size()?;
             let from = size.saturating_sub(n);
             for r in store.records(from, n)? {
-                println!("{}", summary_line(&r));
+                say!("{}", summary_line(&r));
             }
             Ok(exit::OK)
         }
@@ -187,7 +188,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
                 .head()?
                 .map(|h| hex::encode(h.leaf_hash))
                 .unwrap_or_default();
-            println!("exported {n} records to {}; head {head}", out.display());
+            say!("exported {n} records to {}; head {head}", out.display());
             Ok(exit::OK)
         }
     }

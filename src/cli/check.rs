@@ -32,11 +32,11 @@ pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult 
     match engine.decide(&mut store, &bytes) {
         Ok(decision) => {
             match args.format {
-                Format::Json => println!(
+                Format::Json => say!(
                     "{}",
                     serde_json::to_string_pretty(&decision).map_err(CliError::internal)?
                 ),
-                Format::Text => print!("{}", render_text(&decision)),
+                Format::Text => say_raw!("{}", render_text(&decision)),
             }
             Ok(if decision.is_allow() {
                 exit::OK
@@ -50,7 +50,7 @@ pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult 
                 "error": "invalid_request",
                 "problems": problems,
             });
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&out).map_err(CliError::internal)?
             );

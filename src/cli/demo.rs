@@ -266,10 +266,8 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     let now = clock.now();
     let mut store = ws.store()?;
     let mut people = Vec::new();
-    println!("modelgate demo in {}", dir.display());
-    println!(
-        "\n1. keys for the personas, trusted in their roles (each a key_change ledger record)"
-    );
+    say!("modelgate demo in {}", dir.display());
+    say!("\n1. keys for the personas, trusted in their roles (each a key_change ledger record)");
     for (name, principal, roles) in PERSONAS {
         let key = PrivateKey::generate();
         let path = dir.join(format!("keys/{name}.key"));
@@ -289,7 +287,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
         );
         change_trust(&mut store, clock.as_ref(), &change)?;
         let roles: Vec<String> = roles.iter().map(ToString::to_string).collect();
-        println!(
+        say!(
             "   {:<20} {:<28} key {}",
             principal,
             roles.join(", "),
@@ -363,7 +361,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
         },
     ];
 
-    println!("\n2. signed metadata and approvals, written to attestations/, requests to requests/");
+    say!("\n2. signed metadata and approvals, written to attestations/, requests to requests/");
     let mut requests = Vec::new();
     for s in &scenarios {
         let digest = artifact(s.model, s.version)?;
@@ -417,7 +415,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
         }
         requests.push(demo.request(s, &digest, attestations)?);
     }
-    println!(
+    say!(
         "   {} envelopes, {} requests",
         fs::read_dir(dir.join("attestations"))
             .map(|d| d.count())
@@ -425,7 +423,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
         requests.len()
     );
 
-    println!("\n3. promotion checks (each decision is durable in the ledger before it is shown)");
+    say!("\n3. promotion checks (each decision is durable in the ledger before it is shown)");
     let engine = ws.engine(clock.clone())?;
     let mut summary = String::new();
     let (mut allows, mut denies) = (0, 0);
@@ -457,28 +455,28 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
             }
         }
     }
-    print!("{summary}");
+    say_raw!("{summary}");
 
-    println!("\n4. ledger verification");
+    say!("\n4. ledger verification");
     let report = verify_store(&store)?;
     let intact = report.failure.is_none();
     match &report.failure {
-        None => println!(
+        None => say!(
             "   intact: {} records, head {}",
             report.size,
             report.head.map(hex::encode).unwrap_or_default()
         ),
-        Some(f) => println!("   TAMPERED at record {}: {}", f.index, f.problem),
+        Some(f) => say!("   TAMPERED at record {}: {}", f.index, f.problem),
     }
-    println!("\n{allows} allowed, {denies} denied. Re-run any check by hand, e.g.:");
+    say!("\n{allows} allowed, {denies} denied. Re-run any check by hand, e.g.:");
     if let Some(first) = requests.get(1) {
-        println!(
+        say!(
             "   cargo run --release -- --home {} check --request {}",
             dir.display(),
             first.display()
         );
     }
-    println!(
+    say!(
         "   cargo run --release -- --home {} audit tail -n 20",
         dir.display()
     );

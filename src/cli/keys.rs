@@ -77,7 +77,7 @@ pub fn key(command: KeyCommand) -> CmdResult {
             std::fs::write(&pub_path, key.public_key().to_spki_pem()).map_err(|e| {
                 CliError::internal(format!("cannot write `{}`: {e}", pub_path.display()))
             })?;
-            println!("{}", key.public_key().key_id());
+            say!("{}", key.public_key().key_id());
             Ok(exit::OK)
         }
     }
@@ -124,7 +124,7 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
             );
             let sealed = change_trust(&mut store, clock.as_ref(), &change)?;
             let roles: Vec<String> = roles.iter().map(ToString::to_string).collect();
-            println!(
+            say!(
                 "trusted key {} for {principal} as {} (ledger record {})",
                 public.key_id(),
                 roles.join(", "),
@@ -138,7 +138,7 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
                 reason,
             };
             let sealed = change_trust(&mut store, clock.as_ref(), &change)?;
-            println!("revoked key {key_id} (ledger record {})", sealed.index);
+            say!("revoked key {key_id} (ledger record {})", sealed.index);
             Ok(exit::OK)
         }
         TrustCommand::List { format } => {
@@ -159,14 +159,14 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
                 })
                 .collect();
             match format {
-                Format::Json => println!(
+                Format::Json => say!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({ "keys": rows }))
                         .map_err(CliError::internal)?
                 ),
                 Format::Text => {
                     if rows.is_empty() {
-                        println!("no trusted keys");
+                        say!("no trusted keys");
                     }
                     for k in trust.keys() {
                         let roles: Vec<String> = k.roles.iter().map(ToString::to_string).collect();
@@ -174,7 +174,7 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
                             Some(r) => format!("REVOKED {} ({})", rfc3339(r.at), r.reason),
                             None => "active".to_string(),
                         };
-                        println!(
+                        say!(
                             "{}  {:<28} {:<32} {state}",
                             k.key_id,
                             k.principal,

@@ -5,6 +5,27 @@
 //! ([`exit`]). Commands hold no business rules: they read files, call the engine, workspace,
 //! attest or ledger APIs, and print.
 
+/// Prints a line to stdout. A closed pipe (`modelgate audit tail | head`) ends the output
+/// quietly instead of panicking the way `println!` does; the exit code still tells the outcome.
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod audit;
 pub mod check;
 pub mod demo;
@@ -207,15 +228,15 @@ fn init(home: &Path, policies: Option<&Path>, clock: Arc<dyn Clock>) -> CmdResul
     let ws = Workspace::init(home, policies, clock.clone())?;
     let key = ws.engine_key()?;
     let engine = ws.engine(clock)?;
-    println!("initialised workspace {}", ws.home().display());
-    println!("  engine key   {}", key.public_key().key_id());
-    println!(
+    say!("initialised workspace {}", ws.home().display());
+    say!("  engine key   {}", key.public_key().key_id());
+    say!(
         "  policies     {} ({})",
         ws.policy_dir().display(),
         engine.bundle().digest()
     );
-    println!("  ledger       {}", ws.ledger_path().display());
-    println!("  trust store  empty: add keys with `modelgate trust add`");
+    say!("  ledger       {}", ws.ledger_path().display());
+    say!("  trust store  empty: add keys with `modelgate trust add`");
     Ok(exit::OK)
 }
 
@@ -231,7 +252,7 @@ pub fn write_output(out: Option<&Path>, text: &str) -> Result<(), CliError> {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| CliError::internal(format!("cannot write `{}`: {e}", path.display()))),
         None => {
-            println!("{text}");
+            say!("{text}");
             Ok(())
         }
     }
