@@ -149,7 +149,7 @@ impl Schemas {
         let mut violations: Vec<Violation> = validator
             .iter_errors(instance)
             .map(|e| Violation {
-                pointer: e.instance_path.to_string(),
+                pointer: e.instance_path().to_string(),
                 message: e.to_string(),
             })
             .collect();
