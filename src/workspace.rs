@@ -78,6 +78,9 @@ pub enum WorkspaceError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The workspace exists but its ledger does not.
+    #[error("the ledger `{0}` is missing: restore it from backup; modelgate never starts a new ledger in an existing workspace")]
+    LedgerMissing(PathBuf),
     /// `modelgate.toml` does not parse.
     #[error("`{path}` is not a valid workspace config: {message}")]
     Config {
@@ -188,7 +191,7 @@ impl Workspace {
         fs::write(&config_path, text).map_err(io_err(&config_path))?;
 
         let engine = Engine::new(bundle, ws.engine_config(), clock)?;
-        let mut store = ws.store()?;
+        let mut store = SqliteStore::open(&ws.ledger_path())?;
         engine.activate_bundle(&mut store)?;
         Ok(ws)
     }
@@ -257,9 +260,14 @@ impl Workspace {
         }
     }
 
-    /// Opens (creating if needed) the SQLite ledger.
+    /// Opens the SQLite ledger. Only `init` creates it: a ledger that has gone missing is an
+    /// error, never silently replaced by an empty one.
     pub fn store(&self) -> Result<SqliteStore, WorkspaceError> {
-        Ok(SqliteStore::open(&self.ledger_path())?)
+        let path = self.ledger_path();
+        if !path.exists() {
+            return Err(WorkspaceError::LedgerMissing(path));
+        }
+        Ok(SqliteStore::open(&path)?)
     }
 
     /// Loads the policy bundle and builds the engine with `clock`.

@@ -79,6 +79,8 @@ pub struct VerifiedMetadata {
     pub predicate: Value,
     /// Some subject and the predicate's `artifact.digest` both equal the request's digest.
     pub artifact_digest_matches: bool,
+    /// Principals whose signatures on the metadata counted (its authors).
+    pub signers: Vec<String>,
 }
 
 /// What [`examine`] found.
@@ -112,6 +114,7 @@ pub fn examine(
     let mut out = Examined::default();
     let mut parsed = Vec::with_capacity(request.attestations.len());
     let mut first_seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first_payload: BTreeMap<String, usize> = BTreeMap::new();
     for (index, value) in request.attestations.iter().enumerate() {
         let at = format!("/attestations/{index}");
         let envelope = Envelope::from_value(value)
@@ -131,6 +134,15 @@ pub fn examine(
                 format!(
                     "payloadType `{}` is not `{IN_TOTO_PAYLOAD_TYPE}`",
                     envelope.payload_type
+                ),
+            ));
+        }
+        let payload_digest = sha256_prefixed(&envelope.payload);
+        if let Some(first) = first_payload.insert(payload_digest, index) {
+            return Err(EngineError::invalid(
+                &at,
+                format!(
+                    "duplicate attestation: it carries the same statement as /attestations/{first}; send each statement once"
                 ),
             ));
         }
@@ -205,10 +217,38 @@ pub fn examine(
             _ => {}
         }
     }
+    let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for a in &out.approvals {
+        if let Some(first) = seen.insert((&a.role, &a.approver), &a.attestation) {
+            return Err(EngineError::invalid(
+                "/attestations",
+                format!(
+                    "conflicting approvals: `{}` approves as {} in both {first} and {}; send one",
+                    a.approver, a.role, a.attestation
+                ),
+            ));
+        }
+    }
+    cap_findings(&mut out.findings);
     out.approvals.sort_by(|a, b| {
         (&a.role, &a.approver, &a.attestation).cmp(&(&b.role, &b.approver, &b.attestation))
     });
     Ok(out)
+}
+
+/// At most this many findings are kept per request; the rest are summarised in one line, so a
+/// hostile request cannot inflate its decision record past the ledger's record size limit.
+pub const MAX_FINDINGS: usize = 32;
+
+fn cap_findings(findings: &mut Vec<Finding>) {
+    if findings.len() > MAX_FINDINGS {
+        let dropped = findings.len() - (MAX_FINDINGS - 1);
+        findings.truncate(MAX_FINDINGS - 1);
+        findings.push(Finding {
+            attestation: findings.last().map(|f| f.attestation).unwrap_or_default(),
+            problem: format!("{dropped} more findings not shown"),
+        });
+    }
 }
 
 fn mark_counted(out: &mut Examined, index: usize) {
@@ -295,6 +335,7 @@ fn verify_metadata(
                         payload_digest: v.payload_sha256.clone(),
                         predicate: v.statement.predicate.clone(),
                         artifact_digest_matches: subject_matches && predicate_matches,
+                        signers: v.signers.iter().map(|s| s.principal.clone()).collect(),
                     },
                     v,
                 ));
@@ -345,6 +386,31 @@ fn count_approval(
     let Some(metadata) = metadata else {
         return Err("approval not counted: no model metadata verified to bind it to".to_string());
     };
+    let named = |pointer: &str| {
+        metadata
+            .predicate
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let named_person = match role {
+        Role::Owner => Some(("owner", named("/ownership/owner"))),
+        Role::Validator => Some(("validator", named("/ownership/validator"))),
+        Role::BusinessOwner => Some(("business owner", named("/ownership/business_owner"))),
+        Role::RiskOfficer => None,
+        other => {
+            return Err(format!(
+                "approval not counted: `{approver}` approves as {other}, which is not an approving role (owner, validator, risk-officer, business-owner)"
+            ))
+        }
+    };
+    if let Some((what, person)) = named_person {
+        if person != approver {
+            return Err(format!(
+                "approval not counted: `{approver}` approves as {role}, but the metadata names `{person}` as {what}"
+            ));
+        }
+    }
     let bound = text("metadata_digest");
     if bound != metadata.payload_digest {
         return Err(format!(
@@ -394,10 +460,15 @@ fn count_approval(
 }
 
 /// The request-level policy facts from the counted approvals.
+///
+/// `authors` are the principals who signed the metadata. Neither they nor the `developer` count
+/// as independent approvers (`approvers`, `approver_count`), and their approving at all is
+/// reported as `developer_approved` (an author cannot approve their own work).
 pub fn context_facts(
     request: &PromotionRequest,
     approvals: &[CountedApproval],
     developer: &str,
+    authors: &[String],
     now: OffsetDateTime,
 ) -> ContextFacts {
     let roles: BTreeSet<String> = approvals.iter().map(|a| a.role.clone()).collect();
@@ -408,7 +479,13 @@ pub fn context_facts(
             .or_default()
             .insert(a.role.as_str());
     }
-    let approvers: Vec<String> = roles_by_approver.keys().map(|s| s.to_string()).collect();
+    let is_author =
+        |p: &str| (!developer.is_empty() && p == developer) || authors.iter().any(|a| a == p);
+    let approvers: Vec<String> = roles_by_approver
+        .keys()
+        .filter(|p| !is_author(p))
+        .map(|s| s.to_string())
+        .collect();
     ContextFacts {
         now: now.unix_timestamp(),
         rollback: request.rollback,
@@ -416,7 +493,7 @@ pub fn context_facts(
         approver_count: i64::try_from(approvers.len()).unwrap_or(i64::MAX),
         max_approval_ttl_days: approvals.iter().map(|a| a.ttl_days).max().unwrap_or(0),
         approver_holds_two_roles: roles_by_approver.values().any(|r| r.len() > 1),
-        developer_approved: !developer.is_empty() && roles_by_approver.contains_key(developer),
+        developer_approved: roles_by_approver.keys().any(|p| is_author(p)),
         approvers,
     }
 }

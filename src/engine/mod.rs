@@ -237,8 +237,18 @@ impl Engine {
             None => unverified_model_facts(&request.model, &request.version),
         };
         let tier = examined.metadata.as_ref().map(|_| model.tier);
-        let context =
-            attestations::context_facts(&request, &examined.approvals, &model.developer, now);
+        let authors = examined
+            .metadata
+            .as_ref()
+            .map(|m| m.signers.clone())
+            .unwrap_or_default();
+        let context = attestations::context_facts(
+            &request,
+            &examined.approvals,
+            &model.developer,
+            &authors,
+            now,
+        );
         let input = PolicyInput {
             requester: request.requested_by.clone(),
             environment: EnvironmentFacts {

@@ -71,9 +71,25 @@ impl PromotionRequest {
     }
 }
 
+/// The largest promotion request accepted, in bytes (64 attestations of a few KiB each fit
+/// comfortably).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
 /// Parses and schema-validates a promotion request.
+///
+/// The JSON parser is strict: duplicate object keys are refused, so that no two readers of
+/// the same request can see different envelopes.
 pub fn parse_request(schemas: &Schemas, bytes: &[u8]) -> Result<PromotionRequest, EngineError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+    if bytes.len() > MAX_REQUEST_BYTES {
+        return Err(EngineError::invalid(
+            "",
+            format!(
+                "the promotion request is {} bytes, over the {MAX_REQUEST_BYTES}-byte limit",
+                bytes.len()
+            ),
+        ));
+    }
+    let value: Value = crate::canonical::parse_json(bytes).map_err(|e| {
         EngineError::invalid("", format!("the promotion request is not valid JSON: {e}"))
     })?;
     if let Err(violations) = schemas.validate(SchemaKind::PromotionRequest, &value) {

@@ -4,11 +4,17 @@
 //! [`load_trust`] replays them in order. The trust history is therefore as tamper-evident as the
 //! decisions that depended on it. [`change_trust`] validates a change against the current state
 //! before appending it.
+//!
+//! Before a `key_change` record is believed, its place in the chain is checked: its stored leaf
+//! hash must be the hash of its bytes, and the next record (or the head) must point at it. A
+//! row edited in place is therefore refused at decision time, not only by a later
+//! `audit verify`. (Someone able to rewrite every later record as well is caught by signed
+//! checkpoints, not here.)
 
 use super::EngineError;
 use crate::attest::{KeyChange, TrustStore};
 use crate::clock::{parse_rfc3339, Clock};
-use crate::ledger::{parse_record, RecordDraft, RecordKind, SealedRecord, Store};
+use crate::ledger::{leaf_hash, parse_record, RecordDraft, RecordKind, SealedRecord, Store};
 
 /// Rebuilds the trust store from the `key_change` records of the ledger.
 pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
@@ -18,6 +24,24 @@ pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
             index: stored.index,
             problem: what,
         };
+        if leaf_hash(&stored.bytes) != stored.leaf_hash {
+            return Err(broken(
+                "its bytes do not hash to its stored leaf hash".into(),
+            ));
+        }
+        let linked = match store.record(stored.index + 1)? {
+            Some(next) => {
+                parse_record(&next.bytes).is_ok_and(|r| r.prev == hex::encode(stored.leaf_hash))
+            }
+            None => store
+                .head()?
+                .is_some_and(|h| h.size == stored.index + 1 && h.leaf_hash == stored.leaf_hash),
+        };
+        if !linked {
+            return Err(broken(
+                "the chain does not point at it (the record was altered)".into(),
+            ));
+        }
         let record = parse_record(&stored.bytes).map_err(|e| broken(e.to_string()))?;
         let change: KeyChange =
             serde_json::from_value(record.body).map_err(|e| broken(e.to_string()))?;

@@ -137,16 +137,20 @@ pub struct ContextFacts {
     /// The request says it is a rollback.
     pub rollback: bool,
     /// Roles that have at least one verified, current approval for this metadata and environment
-    /// (sorted): `owner`, `validator`, `risk-officer`, `business-owner`, ...
+    /// (sorted): `owner`, `validator`, `risk-officer`, `business-owner`. An owner, validator or
+    /// business-owner approval counts only when it comes from the person the metadata names for
+    /// that role; other roles (pipeline, developer, model-author) never approve.
     pub approved_roles: Vec<String>,
-    /// Distinct principals behind the counted approvals (sorted).
+    /// Distinct independent approvers (sorted): principals behind the counted approvals, without
+    /// the model's developer and the metadata's signers.
     pub approvers: Vec<String>,
-    /// Number of distinct approvers (`approvers.len()`).
+    /// Number of distinct independent approvers (`approvers.len()`).
     pub approver_count: i64,
     /// Longest validity of any counted approval, in whole days from issue to expiry.
     pub max_approval_ttl_days: i64,
     /// Some principal approved in two or more different roles.
     pub approver_holds_two_roles: bool,
-    /// Some approver is also the model's developer.
+    /// Some counted approver is the model's developer or signed its metadata (an author approving
+    /// their own work).
     pub developer_approved: bool,
 }
