@@ -390,14 +390,7 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage("starting an attestation insert"))?;
-        let existing: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT bytes FROM attestations WHERE digest = ?1",
-                [digest],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(storage("reading an attestation"))?;
+        let existing = select_attestation(&tx, digest)?;
         match existing {
             Some(stored) if stored == bytes => return Ok(()),
             Some(_) => return Err(LedgerError::AttestationConflict(digest.to_owned())),
@@ -415,15 +408,7 @@ impl Store for SqliteStore {
         if parse_prefixed(digest).is_none() {
             return Err(LedgerError::InvalidDigest(digest.to_owned()));
         }
-        let stored: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT bytes FROM attestations WHERE digest = ?1",
-                [digest],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(storage("reading an attestation"))?;
+        let stored = select_attestation(&self.conn, digest)?;
         match stored {
             Some(bytes) if sha256_prefixed(&bytes) != digest => Err(LedgerError::Inconsistent(
                 format!("stored attestation `{digest}` does not match its digest"),
@@ -431,6 +416,17 @@ impl Store for SqliteStore {
             other => Ok(other),
         }
     }
+}
+
+/// The stored bytes of attestation `digest`, if any.
+fn select_attestation(conn: &Connection, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+    conn.query_row(
+        "SELECT bytes FROM attestations WHERE digest = ?1",
+        [digest],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(storage("reading an attestation"))
 }
 
 #[cfg(test)]
