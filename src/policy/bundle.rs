@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::annotations::{parse_info, Mode, PolicyEffect, PolicyInfo};
 use super::error::error_chain;
-use super::evaluate::build_request;
 use super::explain::{probe_input, InputJson};
+use super::mapping::{build_request_from_json, CedarMapping};
 use super::PolicyError;
 use crate::digest::{sha256_hex, sha256_prefixed};
 
@@ -37,7 +37,7 @@ pub struct BundleFile {
 ///
 /// Evaluation never does I/O: everything is read once by [`PolicyBundle::load`].
 pub struct PolicyBundle {
-    pub(super) schema: Schema,
+    pub(super) mapping: CedarMapping,
     pub(super) authorizer: Authorizer,
     pub(super) enforce: PolicySet,
     pub(super) warn: PolicySet,
@@ -86,7 +86,7 @@ impl PolicyBundle {
                 },
             });
         };
-        let schema = parse_schema(schema_file)?;
+        let (schema, schema_text) = parse_schema(schema_file)?;
 
         let policy_files: Vec<&RawFile> = files
             .iter()
@@ -152,18 +152,21 @@ impl PolicyBundle {
             return Err(PolicyError::NoPermit);
         }
 
-        // The schema is the bundle author's; make sure it describes the input contract.
-        build_request(&schema, &probe_input()).map_err(|e| match e {
+        // The schema is the bundle author's; make sure it describes the input contract, first
+        // as Cedar's schema-directed parser reads it, then for the mapping used per request.
+        let mismatch = |e| match e {
             PolicyError::Input { message } => PolicyError::SchemaMismatch { message },
             other => other,
-        })?;
+        };
+        build_request_from_json(&schema, &probe_input()).map_err(mismatch)?;
+        let mapping = CedarMapping::new(&schema, schema_text).map_err(mismatch)?;
 
         let mut take = |mode| sets.remove(&mode).unwrap_or_default();
         Ok(PolicyBundle {
             enforce: take(Mode::Enforce),
             warn: take(Mode::Warn),
             shadow: take(Mode::Shadow),
-            schema,
+            mapping,
             authorizer: Authorizer::new(),
             policies,
             files: files
@@ -269,7 +272,8 @@ fn utf8(file: &RawFile) -> Result<&str, String> {
         .map_err(|e| format!("`{}` is not valid UTF-8: {e}", file.path.display()))
 }
 
-fn parse_schema(file: &RawFile) -> Result<Schema, PolicyError> {
+/// The schema and its text.
+fn parse_schema(file: &RawFile) -> Result<(Schema, &str), PolicyError> {
     let parse_err = |message: String| PolicyError::SchemaParse {
         file: file.name.clone(),
         message,
@@ -277,7 +281,7 @@ fn parse_schema(file: &RawFile) -> Result<Schema, PolicyError> {
     let text = utf8(file).map_err(parse_err)?;
     let (schema, _warnings) =
         Schema::from_cedarschema_str(text).map_err(|e| parse_err(error_chain(&e)))?;
-    Ok(schema)
+    Ok((schema, text))
 }
 
 /// Parses one policy file; returns its policies, renamed to their `@id`, in file order.

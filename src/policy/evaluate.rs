@@ -7,18 +7,13 @@
 //! order; reasons are sorted by policy id.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
-use cedar_policy::{
-    AuthorizationError, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicyId,
-    Request, Response, Schema,
-};
+use cedar_policy::{AuthorizationError, Decision, PolicyId, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::annotations::{Mode, PolicyEffect};
 use super::bundle::PolicyBundle;
-use super::error::error_chain;
 use super::explain::InputJson;
 use super::input::PolicyInput;
 use super::PolicyError;
@@ -94,8 +89,10 @@ impl PolicyBundle {
         input: &PolicyInput,
         waived: &[String],
     ) -> Result<Evaluation, PolicyError> {
-        let (request, entities) = build_request(&self.schema, input)?;
+        // The one serialisation of the input: it feeds both the Cedar mapping and the
+        // `@reads` values of the reasons.
         let json = InputJson::new(input)?;
+        let (request, entities) = self.mapping.build(input, &json)?;
 
         let mut enforce = std::borrow::Cow::Borrowed(&self.enforce);
         let mut warn = std::borrow::Cow::Borrowed(&self.warn);
@@ -233,79 +230,4 @@ fn sorted(mut reasons: Vec<Reason>) -> Vec<Reason> {
             .then_with(|| a.effect.cmp(&b.effect))
     });
     reasons
-}
-
-/// `ModelGate::<type_name>::"<id>"`.
-fn uid(type_name: &str, id: &str) -> Result<EntityUid, PolicyError> {
-    let name = format!("{NAMESPACE}::{type_name}");
-    let type_name = EntityTypeName::from_str(&name).map_err(|e| PolicyError::Input {
-        message: format!("entity type `{name}`: {e}"),
-    })?;
-    Ok(EntityUid::from_type_name_and_id(
-        type_name,
-        EntityId::new(id),
-    ))
-}
-
-/// Maps `input` into a schema-checked Cedar request and entity store.
-///
-/// Principal `ModelGate::Requester::"<requester>"`, resource
-/// `ModelGate::ModelVersion::"<name>@<version>"` with one attribute per model fact, context one
-/// attribute per context fact plus `environment: ModelGate::Environment::"<name>"`.
-pub(crate) fn build_request(
-    schema: &Schema,
-    input: &PolicyInput,
-) -> Result<(Request, Entities), PolicyError> {
-    let input_err = |what: &str| {
-        let what = what.to_owned();
-        move |e: &dyn std::error::Error| PolicyError::Input {
-            message: format!("{what}: {}", error_chain(e)),
-        }
-    };
-    let model_id = format!("{}@{}", input.model.name, input.model.version);
-    let model_attrs =
-        serde_json::to_value(&input.model).map_err(|e| input_err("model facts")(&e))?;
-    let entities_json = json!([
-        {
-            "uid": { "type": format!("{NAMESPACE}::ModelVersion"), "id": model_id },
-            "attrs": model_attrs,
-            "parents": [],
-        },
-        {
-            "uid": { "type": format!("{NAMESPACE}::Environment"), "id": input.environment.name },
-            "attrs": { "production": input.environment.production },
-            "parents": [],
-        },
-        {
-            "uid": { "type": format!("{NAMESPACE}::Requester"), "id": input.requester },
-            "attrs": {},
-            "parents": [],
-        },
-    ]);
-    let entities = Entities::from_json_value(entities_json, Some(schema))
-        .map_err(|e| input_err("entities")(&e))?;
-
-    let mut context_json =
-        serde_json::to_value(&input.context).map_err(|e| input_err("context facts")(&e))?;
-    if let Value::Object(map) = &mut context_json {
-        map.insert(
-            "environment".to_owned(),
-            json!({ "__entity": {
-                "type": format!("{NAMESPACE}::Environment"),
-                "id": input.environment.name,
-            }}),
-        );
-    }
-    let action = uid("Action", ACTION)?;
-    let context = Context::from_json_value(context_json, Some((schema, &action)))
-        .map_err(|e| input_err("context")(&e))?;
-    let request = Request::new(
-        uid("Requester", &input.requester)?,
-        action,
-        uid("ModelVersion", &model_id)?,
-        context,
-        Some(schema),
-    )
-    .map_err(|e| input_err("request")(&e))?;
-    Ok((request, entities))
 }

@@ -34,6 +34,16 @@ impl InputJson {
         })
     }
 
+    /// The model facts (the attributes of the Cedar resource).
+    pub(crate) fn resource(&self) -> &Map<String, Value> {
+        &self.resource
+    }
+
+    /// The context facts (the Cedar context, without `environment`).
+    pub(crate) fn context(&self) -> &Map<String, Value> {
+        &self.context
+    }
+
     /// The value at `path` (`principal`, `resource.X`, `context.X`, `context.environment.X`), or
     /// `None` when the path names no input attribute.
     pub(crate) fn resolve(&self, path: &str) -> Option<Value> {

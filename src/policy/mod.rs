@@ -13,6 +13,8 @@
 //!   reported apart. Every [`Reason`] names its policy, controls and the values it read. Any
 //!   evaluation error denies (fail closed), and a deny without a matching forbid names the
 //!   permit that was expected.
+//! - The mapping into Cedar (`mapping.rs`) is built directly with Cedar's programmatic API per
+//!   request; its conformance to the bundle schema is proved once, at load.
 //! - [`cases`]: data-driven policy cases ([`CaseSuite`], [`run_cases`]) with a coverage rule.
 //!
 //! The reference bundle and its documentation live in `policies/` and `docs/policies.md`.
@@ -24,6 +26,7 @@ mod error;
 mod evaluate;
 mod explain;
 pub mod input;
+mod mapping;
 
 pub use annotations::{Mode, PolicyEffect, PolicyInfo};
 pub use bundle::{BundleFile, PolicyBundle};
