@@ -708,3 +708,35 @@ fn a_missing_ledger_is_an_error_not_a_new_empty_ledger() {
     assert!(err.to_string().contains("missing"), "{err}");
     assert!(!path.exists());
 }
+
+#[test]
+fn a_judgement_made_before_a_revocation_is_never_recorded_after_it() {
+    // The trust store is read, the key is revoked by someone else, then the allow would be
+    // recorded: the guarded append refuses, so the revoked key's approval cannot count.
+    let mut f = Fixture::new();
+    let (md, approvals) = complete("m", "1.0.0", 2);
+    let req =
+        serde_json::to_vec(&request("m", "1.0.0", "production", &with(&md, &approvals))).unwrap();
+    let trusted_up_to = f.size();
+    let trust = modelgate::engine::load_trust(&f.store).unwrap();
+    let judgement = f.engine.judge(&trust, &req).unwrap();
+    assert_eq!(judgement.body.decision, modelgate::policy::Outcome::Allow);
+    f.revoke(OLIVIA);
+    let before = f.size();
+    let err = f
+        .engine
+        .record(&mut f.store, trusted_up_to, judgement)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Ledger(modelgate::ledger::LedgerError::Raced { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(f.size(), before, "nothing recorded");
+    // Deciding again sees the revocation.
+    let d = f.decide_bytes(&req).unwrap();
+    assert!(!d.is_allow());
+    assert!(findings(&d).contains("revoked"), "{}", findings(&d));
+}

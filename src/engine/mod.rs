@@ -35,6 +35,9 @@ pub use decision::{Decision, DecisionBody, LedgerRef, DECISION_SCHEMA};
 pub use request::{parse_request, PromotionRequest, RequestSummary};
 pub use trust::{change_trust, load_trust};
 
+/// How often [`Engine::decide`] re-judges a request whose trust basis changed underneath it.
+const MAX_ATTEMPTS: u32 = 3;
+
 /// One problem with a request: where (JSON pointer into the request) and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -290,16 +293,51 @@ impl Engine {
     /// allow or deny, is appended to the ledger; if that fails the result is an error, never an
     /// unrecorded allow.
     pub fn decide(&self, store: &mut dyn Store, request: &[u8]) -> Result<Decision, EngineError> {
-        let trust = load_trust(store)?;
-        let judgement = self.judge(&trust, request)?;
-        self.record(store, judgement)
+        let mut attempt = 0;
+        let decision = loop {
+            attempt += 1;
+            // The trust store is read as of `trusted_up_to`; the decision is appended only if no
+            // trust change landed since, so a key revoked meanwhile can never count.
+            let trusted_up_to = store.size()?;
+            let trust = load_trust(store)?;
+            let judgement = match self.judge(&trust, request) {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::info!(error = %e, "request not judged");
+                    return Err(e);
+                }
+            };
+            match self.record(store, trusted_up_to, judgement) {
+                Err(EngineError::Ledger(LedgerError::Raced { index, .. }))
+                    if attempt < MAX_ATTEMPTS =>
+                {
+                    tracing::info!(index, "trust changed while deciding; deciding again");
+                }
+                other => break other,
+            }
+        };
+        match &decision {
+            Ok(d) => tracing::info!(
+                model = %d.body.request.model,
+                version = %d.body.request.version,
+                environment = %d.body.request.environment,
+                decision = ?d.body.decision,
+                index = d.ledger.index,
+                "decision recorded"
+            ),
+            Err(e) => tracing::error!(error = %e, "decision not recorded: gate closed"),
+        }
+        decision
     }
 
     /// Appends a judgement to the ledger (attestations first, then the decision record) and
-    /// returns the durable decision.
+    /// returns the durable decision. `trusted_up_to` is the ledger size at which the trust store
+    /// used for the judgement was read: if a `key_change` record was appended at or after it,
+    /// nothing is recorded and the error is [`LedgerError::Raced`].
     pub fn record(
         &self,
         store: &mut dyn Store,
+        trusted_up_to: u64,
         judgement: Judgement,
     ) -> Result<Decision, EngineError> {
         let body_value = serde_json::to_value(&judgement.body)
@@ -309,11 +347,15 @@ impl Engine {
         }
         self.activate_bundle(store)?;
         let sealed = store
-            .append(&[RecordDraft {
-                kind: RecordKind::Decision,
-                time: judgement.time,
-                body: body_value,
-            }])?
+            .append_unless(
+                RecordKind::KeyChange,
+                trusted_up_to,
+                &[RecordDraft {
+                    kind: RecordKind::Decision,
+                    time: judgement.time,
+                    body: body_value,
+                }],
+            )?
             .into_iter()
             .next()
             .ok_or_else(|| {

@@ -44,6 +44,16 @@ use crate::canonical::CanonicalError;
 /// [`VerifyReport::failure`]. Errors are reserved for failures to do the work at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// A guarded append found records of the guarded kind appended after the caller's read.
+    #[error(
+        "a `{kind}` record was appended at index {index} after the state this append was based on"
+    )]
+    Raced {
+        /// The guarded kind.
+        kind: RecordKind,
+        /// Index of the first such record.
+        index: u64,
+    },
     /// The record has no canonical JSON form (e.g. an integer beyond 2^53 − 1 in the body).
     #[error("record cannot be canonicalised: {0}")]
     Canonical(#[from] CanonicalError),

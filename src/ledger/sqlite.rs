@@ -289,59 +289,16 @@ fn decode_row(
 
 impl Store for SqliteStore {
     fn append(&mut self, drafts: &[RecordDraft]) -> Result<Vec<SealedRecord>, LedgerError> {
-        if drafts.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.writable()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage("starting an append"))?;
-        let head = read_head(&tx)?;
-        let highest: Option<i64> = tx
-            .query_row("SELECT MAX(idx) FROM records", [], |row| row.get(0))
-            .map_err(storage("reading the highest index"))?;
-        let head_size = head.map_or(0, |h| h.size);
-        let stored_size = highest.map_or(Ok(0), |h| u64::try_from(h).map(|h| h + 1));
-        if stored_size != Ok(head_size) {
-            return Err(LedgerError::Inconsistent(format!(
-                "head says {head_size} records but the highest stored index is {}",
-                highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
-            )));
-        }
-        let sealed = {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO records (idx, kind, leaf_hash, bytes) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(storage("preparing the record insert"))?;
-            seal_batch(drafts, head, |draft, record| {
-                insert
-                    .execute(params![
-                        sql_index(record.index)?,
-                        draft.kind.as_str(),
-                        &record.leaf_hash[..],
-                        &record.bytes
-                    ])
-                    .map_err(storage("inserting a record"))?;
-                Ok(())
-            })?
-        };
-        if let Some(last) = sealed.last() {
-            let size = last
-                .index
-                .checked_add(1)
-                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
-            tx.execute(
-                "INSERT INTO head (id, size, leaf_hash) VALUES (0, ?1, ?2) \
-                 ON CONFLICT (id) DO UPDATE SET size = excluded.size, leaf_hash = excluded.leaf_hash",
-                params![sql_index(size)?, &last.leaf_hash[..]],
-            )
-            .map_err(storage("moving the head"))?;
-        }
-        // With WAL and synchronous=FULL, COMMIT returns only after the log is synced.
-        tx.commit().map_err(storage("committing an append"))?;
-        Ok(sealed)
+        self.append_guarded(None, drafts)
+    }
+
+    fn append_unless(
+        &mut self,
+        kind: RecordKind,
+        since: u64,
+        drafts: &[RecordDraft],
+    ) -> Result<Vec<SealedRecord>, LedgerError> {
+        self.append_guarded(Some((kind, since)), drafts)
     }
 
     fn size(&self) -> Result<u64, LedgerError> {
@@ -415,6 +372,84 @@ impl Store for SqliteStore {
             )),
             other => Ok(other),
         }
+    }
+}
+
+impl SqliteStore {
+    /// One IMMEDIATE transaction: optional guard check, head check, inserts, head move, commit.
+    fn append_guarded(
+        &mut self,
+        guard: Option<(RecordKind, u64)>,
+        drafts: &[RecordDraft],
+    ) -> Result<Vec<SealedRecord>, LedgerError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writable()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("starting an append"))?;
+        if let Some((kind, since)) = guard {
+            let found: Option<i64> = tx
+                .query_row(
+                    "SELECT MIN(idx) FROM records WHERE kind = ?1 AND idx >= ?2",
+                    params![kind.as_str(), sql_index(since)?],
+                    |row| row.get(0),
+                )
+                .map_err(storage("checking the append guard"))?;
+            if let Some(index) = found {
+                return Err(LedgerError::Raced {
+                    kind,
+                    index: u64::try_from(index).unwrap_or_default(),
+                });
+            }
+        }
+        let head = read_head(&tx)?;
+        let highest: Option<i64> = tx
+            .query_row("SELECT MAX(idx) FROM records", [], |row| row.get(0))
+            .map_err(storage("reading the highest index"))?;
+        let head_size = head.map_or(0, |h| h.size);
+        let stored_size = highest.map_or(Ok(0), |h| u64::try_from(h).map(|h| h + 1));
+        if stored_size != Ok(head_size) {
+            return Err(LedgerError::Inconsistent(format!(
+                "head says {head_size} records but the highest stored index is {}",
+                highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
+            )));
+        }
+        let sealed = {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO records (idx, kind, leaf_hash, bytes) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(storage("preparing the record insert"))?;
+            seal_batch(drafts, head, |draft, record| {
+                insert
+                    .execute(params![
+                        sql_index(record.index)?,
+                        draft.kind.as_str(),
+                        &record.leaf_hash[..],
+                        &record.bytes
+                    ])
+                    .map_err(storage("inserting a record"))?;
+                Ok(())
+            })?
+        };
+        if let Some(last) = sealed.last() {
+            let size = last
+                .index
+                .checked_add(1)
+                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
+            tx.execute(
+                "INSERT INTO head (id, size, leaf_hash) VALUES (0, ?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET size = excluded.size, leaf_hash = excluded.leaf_hash",
+                params![sql_index(size)?, &last.leaf_hash[..]],
+            )
+            .map_err(storage("moving the head"))?;
+        }
+        // With WAL and synchronous=FULL, COMMIT returns only after the log is synced.
+        tx.commit().map_err(storage("committing an append"))?;
+        Ok(sealed)
     }
 }
 

@@ -48,6 +48,30 @@ pub trait Store: Send {
     /// An empty slice is a no-op.
     fn append(&mut self, drafts: &[RecordDraft]) -> Result<Vec<SealedRecord>, LedgerError>;
 
+    /// Like [`Store::append`], but refuses with [`LedgerError::Raced`] when a record of `kind`
+    /// was filed at index `since` or later: the caller read state derived from `kind` records
+    /// (the trust store from `key_change`) up to `since` and must not append a result based on
+    /// it if that state moved meanwhile. Durable stores make the check and the append one
+    /// transaction; this default checks first and is only for stores with a single writer.
+    fn append_unless(
+        &mut self,
+        kind: RecordKind,
+        since: u64,
+        drafts: &[RecordDraft],
+    ) -> Result<Vec<SealedRecord>, LedgerError> {
+        if let Some(r) = self
+            .records_of_kind(kind)?
+            .into_iter()
+            .find(|r| r.index >= since)
+        {
+            return Err(LedgerError::Raced {
+                kind,
+                index: r.index,
+            });
+        }
+        self.append(drafts)
+    }
+
     /// Number of records according to the head (0 for an empty ledger).
     fn size(&self) -> Result<u64, LedgerError>;
 
