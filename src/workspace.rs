@@ -79,7 +79,7 @@ pub enum WorkspaceError {
         source: std::io::Error,
     },
     /// The workspace exists but its ledger does not.
-    #[error("the ledger `{0}` is missing: restore it from backup; modelgate never starts a new ledger in an existing workspace")]
+    #[error("the ledger `{0}` is missing or empty: restore it from backup; modelgate never starts a new ledger in an existing workspace")]
     LedgerMissing(PathBuf),
     /// `modelgate.toml` does not parse.
     #[error("`{path}` is not a valid workspace config: {message}")]
@@ -267,7 +267,13 @@ impl Workspace {
         if !path.exists() {
             return Err(WorkspaceError::LedgerMissing(path));
         }
-        Ok(SqliteStore::open(&path)?)
+        let store = SqliteStore::open(&path)?;
+        // `init` always writes the first bundle activation: an empty ledger here is a replaced
+        // or truncated file, not a fresh start.
+        if crate::ledger::Store::size(&store)? == 0 {
+            return Err(WorkspaceError::LedgerMissing(path));
+        }
+        Ok(store)
     }
 
     /// Loads the policy bundle and builds the engine with `clock`.

@@ -740,3 +740,47 @@ fn a_judgement_made_before_a_revocation_is_never_recorded_after_it() {
     assert!(!d.is_allow());
     assert!(findings(&d).contains("revoked"), "{}", findings(&d));
 }
+
+#[test]
+fn one_person_in_two_spellings_is_still_one_person_for_separation_of_duties() {
+    let mut f = Fixture::new();
+    let mut meta = metadata("m", "1.0.0", 0);
+    meta["ownership"]["validator"] = json!("Alice@Example.COM");
+    let md = sign_metadata(meta, &artifact("m", "1.0.0"), ALICE.1);
+    let approvals: Vec<_> = approvers_for(0)
+        .into_iter()
+        .map(|(w, r)| approval(&md, w, r, "production", 1, 90))
+        .collect();
+    let d = f
+        .decide(&request("m", "1.0.0", "production", &with(&md, &approvals)))
+        .unwrap();
+    assert!(!d.is_allow());
+    assert!(
+        reason_ids(&d).contains(&"tier0.validator-not-developer".to_string()),
+        "{:?}",
+        reason_ids(&d)
+    );
+}
+
+#[test]
+fn an_emptied_ledger_file_is_refused_like_a_missing_one() {
+    let f = Fixture::new();
+    let path = f.ws.ledger_path();
+    drop(f.store);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::write(&path, b"").unwrap();
+    let err = f.ws.store().unwrap_err();
+    assert!(err.to_string().contains("missing or empty"), "{err}");
+}
+
+#[test]
+fn oversized_key_id_hints_are_refused_as_invalid_input() {
+    let mut f = Fixture::new();
+    let (md, approvals) = complete("m", "1.0.0", 2);
+    let mut req = request("m", "1.0.0", "production", &with(&md, &approvals));
+    req["attestations"][0]["signatures"][0]["keyid"] = json!("k".repeat(30_000));
+    let e = invalid(f.decide(&req).unwrap_err());
+    assert_eq!(e[0].0, "/attestations/0/signatures/0/keyid", "{e:?}");
+}

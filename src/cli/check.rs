@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{exit, read_file, CliError, CmdResult, Format};
+use super::{exit, CliError, CmdResult, Format};
 use crate::clock::Clock;
 use crate::engine::{Decision, EngineError};
 use crate::policy::Reason;
@@ -25,7 +25,7 @@ pub struct CheckArgs {
 
 /// Runs `modelgate check`.
 pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult {
-    let bytes = read_file(&args.request)?;
+    let bytes = read_limited(&args.request, crate::engine::request::MAX_REQUEST_BYTES + 1)?;
     let ws = Workspace::open(home)?;
     let engine = ws.engine(clock)?;
     let mut store = ws.store()?;
@@ -60,6 +60,19 @@ pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult 
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Reads at most `limit` bytes of `path` (the engine refuses anything over its own limit, so a
+/// huge file cannot exhaust memory first).
+fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::invalid(format!("cannot read `{}`: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    file.take(u64::try_from(limit).unwrap_or(u64::MAX))
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::invalid(format!("cannot read `{}`: {e}", path.display())))?;
+    Ok(bytes)
 }
 
 fn render_reason(out: &mut String, mark: &str, r: &Reason) {

@@ -18,8 +18,9 @@ use time::OffsetDateTime;
 use super::request::PromotionRequest;
 use super::{EngineError, Problem};
 use crate::attest::{
-    verify_envelope, Envelope, Role, Statement, TrustStore, VerifiedEnvelope, VerifyError,
-    IN_TOTO_PAYLOAD_TYPE, PREDICATE_APPROVAL, PREDICATE_MODEL_METADATA, PREDICATE_WAIVER,
+    verify_envelope, Envelope, Role, SigFailure, SignatureProblem, Statement, TrustStore,
+    VerifiedEnvelope, VerifyError, IN_TOTO_PAYLOAD_TYPE, PREDICATE_APPROVAL,
+    PREDICATE_MODEL_METADATA, PREDICATE_WAIVER,
 };
 use crate::canonical;
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -79,7 +80,9 @@ pub struct VerifiedMetadata {
     pub predicate: Value,
     /// Some subject and the predicate's `artifact.digest` both equal the request's digest.
     pub artifact_digest_matches: bool,
-    /// Principals whose signatures on the metadata counted (its authors).
+    /// Principals whose trusted keys signed the metadata (its authors): those whose signature
+    /// counted and those whose signature verified under a revoked, expired or wrong-role key,
+    /// which still proves they took part.
     pub signers: Vec<String>,
 }
 
@@ -199,14 +202,17 @@ pub fn examine(
                     .map(|a| a.digest.clone())
                     .unwrap_or_default();
                 match count_approval(request, p, &digest, &out.metadata, trust, now) {
-                    Ok(approval) => {
+                    Ok((approval, extra)) => {
                         mark_counted(&mut out, p.index);
                         out.approvals.push(approval);
+                        for problem in extra {
+                            out.findings.push(finding(
+                                p.index,
+                                format!("extra signature not counted: {problem}"),
+                            ));
+                        }
                     }
-                    Err(problem) => out.findings.push(Finding {
-                        attestation: p.index,
-                        problem,
-                    }),
+                    Err(problem) => out.findings.push(finding(p.index, problem)),
                 }
             }
             PREDICATE_WAIVER => out.findings.push(Finding {
@@ -236,6 +242,40 @@ pub fn examine(
     Ok(out)
 }
 
+/// The principal behind a signature that verified under a trusted key but did not count.
+fn involved_principal(problem: &SignatureProblem) -> Option<String> {
+    match &problem.problem {
+        SigFailure::Revoked { principal, .. }
+        | SigFailure::NotYetValid { principal, .. }
+        | SigFailure::Expired { principal, .. }
+        | SigFailure::MissingRole { principal, .. } => Some(principal.clone()),
+        _ => None,
+    }
+}
+
+/// Principals are compared case-insensitively (e-mail addresses are, in practice), so that a
+/// change of case can never split one person into two for separation of duties.
+pub fn same_principal(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// Longest finding text kept; attacker-chosen strings (key id hints) cannot bloat a record.
+const MAX_FINDING_CHARS: usize = 400;
+
+fn finding(attestation: usize, problem: String) -> Finding {
+    let problem = if problem.chars().count() > MAX_FINDING_CHARS {
+        let mut cut: String = problem.chars().take(MAX_FINDING_CHARS).collect();
+        cut.push('…');
+        cut
+    } else {
+        problem
+    };
+    Finding {
+        attestation,
+        problem,
+    }
+}
+
 /// At most this many findings are kept per request; the rest are summarised in one line, so a
 /// hostile request cannot inflate its decision record past the ledger's record size limit.
 pub const MAX_FINDINGS: usize = 32;
@@ -244,10 +284,10 @@ fn cap_findings(findings: &mut Vec<Finding>) {
     if findings.len() > MAX_FINDINGS {
         let dropped = findings.len() - (MAX_FINDINGS - 1);
         findings.truncate(MAX_FINDINGS - 1);
-        findings.push(Finding {
-            attestation: findings.last().map(|f| f.attestation).unwrap_or_default(),
-            problem: format!("{dropped} more findings not shown"),
-        });
+        findings.push(finding(
+            findings.last().map(|f| f.attestation).unwrap_or_default(),
+            format!("{dropped} more findings not shown"),
+        ));
     }
 }
 
@@ -261,16 +301,13 @@ fn push_verify_failure(out: &mut Examined, index: usize, what: &str, err: &Verif
     match err {
         VerifyError::NoValidSignature { problems } if !problems.is_empty() => {
             for p in problems {
-                out.findings.push(Finding {
-                    attestation: index,
-                    problem: format!("{what} not counted: {p}"),
-                });
+                out.findings
+                    .push(finding(index, format!("{what} not counted: {p}")));
             }
         }
-        other => out.findings.push(Finding {
-            attestation: index,
-            problem: format!("{what} not counted: {other}"),
-        }),
+        other => out
+            .findings
+            .push(finding(index, format!("{what} not counted: {other}"))),
     }
 }
 
@@ -323,10 +360,10 @@ fn verify_metadata(
                     });
                 }
                 for problem in &v.problems {
-                    out.findings.push(Finding {
-                        attestation: p.index,
-                        problem: format!("extra signature not counted: {problem}"),
-                    });
+                    out.findings.push(finding(
+                        p.index,
+                        format!("extra signature not counted: {problem}"),
+                    ));
                 }
                 mark_counted(out, p.index);
                 verified = Some((
@@ -335,7 +372,12 @@ fn verify_metadata(
                         payload_digest: v.payload_sha256.clone(),
                         predicate: v.statement.predicate.clone(),
                         artifact_digest_matches: subject_matches && predicate_matches,
-                        signers: v.signers.iter().map(|s| s.principal.clone()).collect(),
+                        signers: v
+                            .signers
+                            .iter()
+                            .map(|s| s.principal.clone())
+                            .chain(v.problems.iter().filter_map(involved_principal))
+                            .collect(),
                     },
                     v,
                 ));
@@ -353,7 +395,7 @@ fn count_approval(
     metadata: &Option<VerifiedMetadata>,
     trust: &TrustStore,
     now: OffsetDateTime,
-) -> Result<CountedApproval, String> {
+) -> Result<(CountedApproval, Vec<String>), String> {
     let pred = &p.statement.predicate;
     let text = |k: &str| pred.get(k).and_then(Value::as_str).unwrap_or_default();
     let role_text = text("role");
@@ -372,7 +414,11 @@ fn count_approval(
         other => format!("approval not counted: {other}"),
     })?;
     let approver = text("approver");
-    let Some(signer) = verified.signers.iter().find(|s| s.principal == approver) else {
+    let Some(signer) = verified
+        .signers
+        .iter()
+        .find(|s| same_principal(&s.principal, approver))
+    else {
         let signers: BTreeSet<&str> = verified
             .signers
             .iter()
@@ -405,7 +451,7 @@ fn count_approval(
         }
     };
     if let Some((what, person)) = named_person {
-        if person != approver {
+        if !same_principal(person, approver) {
             return Err(format!(
                 "approval not counted: `{approver}` approves as {role}, but the metadata names `{person}` as {what}"
             ));
@@ -450,13 +496,17 @@ fn count_approval(
         return Err("approval not counted: it expires before it was issued".to_string());
     }
     let ttl_seconds = (expires - issued).whole_seconds();
-    Ok(CountedApproval {
-        role: role.to_string(),
-        approver: signer.principal.clone(),
-        expires: rfc3339(expires),
-        attestation: digest.to_string(),
-        ttl_days: (ttl_seconds + 86_399) / 86_400,
-    })
+    let extra = verified.problems.iter().map(ToString::to_string).collect();
+    Ok((
+        CountedApproval {
+            role: role.to_string(),
+            approver: signer.principal.clone(),
+            expires: rfc3339(expires),
+            attestation: digest.to_string(),
+            ttl_days: (ttl_seconds + 86_399) / 86_400,
+        },
+        extra,
+    ))
 }
 
 /// The request-level policy facts from the counted approvals.
@@ -472,15 +522,17 @@ pub fn context_facts(
     now: OffsetDateTime,
 ) -> ContextFacts {
     let roles: BTreeSet<String> = approvals.iter().map(|a| a.role.clone()).collect();
-    let mut roles_by_approver: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut roles_by_approver: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     for a in approvals {
         roles_by_approver
-            .entry(a.approver.as_str())
+            .entry(a.approver.trim().to_ascii_lowercase())
             .or_default()
             .insert(a.role.as_str());
     }
-    let is_author =
-        |p: &str| (!developer.is_empty() && p == developer) || authors.iter().any(|a| a == p);
+    let is_author = |p: &str| {
+        (!developer.is_empty() && same_principal(p, developer))
+            || authors.iter().any(|a| same_principal(a, p))
+    };
     let approvers: Vec<String> = roles_by_approver
         .keys()
         .filter(|p| !is_author(p))

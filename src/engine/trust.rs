@@ -19,7 +19,15 @@ use crate::ledger::{leaf_hash, parse_record, RecordDraft, RecordKind, SealedReco
 /// Rebuilds the trust store from the `key_change` records of the ledger.
 pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
     let mut trust = TrustStore::new();
+    // One snapshot: records appended after this head are outside this trust store (a guarded
+    // append then refuses to record a decision made with it).
+    let Some(head) = store.head()? else {
+        return Ok(trust);
+    };
     for stored in store.records_of_kind(RecordKind::KeyChange)? {
+        if stored.index >= head.size {
+            break;
+        }
         let broken = |what: String| EngineError::TrustHistory {
             index: stored.index,
             problem: what,
@@ -29,13 +37,12 @@ pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
                 "its bytes do not hash to its stored leaf hash".into(),
             ));
         }
-        let linked = match store.record(stored.index + 1)? {
-            Some(next) => {
+        let linked = if stored.index + 1 == head.size {
+            head.leaf_hash == stored.leaf_hash
+        } else {
+            store.record(stored.index + 1)?.is_some_and(|next| {
                 parse_record(&next.bytes).is_ok_and(|r| r.prev == hex::encode(stored.leaf_hash))
-            }
-            None => store
-                .head()?
-                .is_some_and(|h| h.size == stored.index + 1 && h.leaf_hash == stored.leaf_hash),
+            })
         };
         if !linked {
             return Err(broken(
@@ -43,6 +50,12 @@ pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
             ));
         }
         let record = parse_record(&stored.bytes).map_err(|e| broken(e.to_string()))?;
+        if record.kind != RecordKind::KeyChange || record.index != stored.index {
+            return Err(broken(format!(
+                "its stored kind or position disagrees with its bytes (kind `{}`, index {})",
+                record.kind, record.index
+            )));
+        }
         let change: KeyChange =
             serde_json::from_value(record.body).map_err(|e| broken(e.to_string()))?;
         let at = parse_rfc3339(&record.time).map_err(|e| broken(e.to_string()))?;
@@ -61,14 +74,21 @@ pub fn change_trust(
     change: &KeyChange,
 ) -> Result<SealedRecord, EngineError> {
     let now = clock.now();
+    // Guarded like decisions: two concurrent changes of the same key cannot both land and leave
+    // a trust history that no longer replays.
+    let size = store.size()?;
     let mut trust = load_trust(store)?;
     trust.apply(change, now).map_err(EngineError::TrustChange)?;
     let body = serde_json::to_value(change).map_err(|e| EngineError::Internal(e.to_string()))?;
-    let sealed = store.append(&[RecordDraft {
-        kind: RecordKind::KeyChange,
-        time: now,
-        body,
-    }])?;
+    let sealed = store.append_unless(
+        RecordKind::KeyChange,
+        size,
+        &[RecordDraft {
+            kind: RecordKind::KeyChange,
+            time: now,
+            body,
+        }],
+    )?;
     sealed.into_iter().next().ok_or_else(|| {
         EngineError::Internal("the ledger did not return the appended record".into())
     })

@@ -83,10 +83,10 @@ pub fn derive_model_facts(
         identity_matches: p.text("/model/name") == name && p.text("/model/version") == version,
         artifact_digest_matches: false,
         has_registry_ref: p.has("/model/registry_ref"),
-        owner: p.text("/ownership/owner").to_string(),
-        developer: p.text("/ownership/developer").to_string(),
-        validator: p.text("/ownership/validator").to_string(),
-        business_owner: p.text("/ownership/business_owner").to_string(),
+        owner: principal(p.text("/ownership/owner")),
+        developer: principal(p.text("/ownership/developer")),
+        validator: principal(p.text("/ownership/validator")),
+        business_owner: principal(p.text("/ownership/business_owner")),
         has_purpose: p.has("/intended_use/purpose"),
         has_out_of_scope_uses: !p.array("/intended_use/out_of_scope").is_empty(),
         has_limitations: !p.array("/risk_management/limitations").is_empty(),
@@ -136,6 +136,12 @@ pub fn unverified_model_facts(name: &str, version: &str) -> ModelFacts {
     facts.metadata_verified = false;
     facts.identity_matches = false;
     facts
+}
+
+/// The canonical form of a principal name: trimmed and lowercase, so that separation-of-duties
+/// rules cannot be passed by writing one person's name in two spellings.
+pub fn principal(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
 }
 
 struct Predicate<'a>(&'a Value);
