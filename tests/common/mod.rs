@@ -248,3 +248,14 @@ pub fn findings(d: &Decision) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The (pointer, message) pairs of an `Invalid` error; panics on any other outcome.
+pub fn invalid(err: EngineError) -> Vec<(String, String)> {
+    match err {
+        EngineError::Invalid(problems) => problems
+            .into_iter()
+            .map(|p| (p.pointer, p.message))
+            .collect(),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
