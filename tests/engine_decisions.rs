@@ -81,16 +81,12 @@ fn attestations_are_kept_by_digest_in_the_attestation_store() {
 #[test]
 fn tier1_without_model_card_is_denied_naming_the_model_card_rule() {
     let mut f = Fixture::new();
-    let mut md = metadata("fraud", "2.0.0", 1);
-    md["documentation"]
-        .as_object_mut()
-        .unwrap()
-        .remove("model_card_uri");
-    let md = sign_metadata(md, &artifact("fraud", "2.0.0"), ALICE.1);
-    let approvals: Vec<_> = approvers_for(1)
-        .into_iter()
-        .map(|(w, r)| approval(&md, w, r, "production", 1, 180))
-        .collect();
+    let (md, approvals) = complete_edited("fraud", "2.0.0", 1, |m| {
+        m["documentation"]
+            .as_object_mut()
+            .unwrap()
+            .remove("model_card_uri");
+    });
     let d = f
         .decide(&request(
             "fraud",
@@ -114,13 +110,9 @@ fn tier1_without_model_card_is_denied_naming_the_model_card_rule() {
 #[test]
 fn tier0_validator_who_is_also_developer_is_denied() {
     let mut f = Fixture::new();
-    let mut md = metadata("advisor", "1.0.0", 0);
-    md["ownership"]["validator"] = json!("alice@example.com");
-    let md = sign_metadata(md, &artifact("advisor", "1.0.0"), ALICE.1);
-    let approvals: Vec<_> = approvers_for(0)
-        .into_iter()
-        .map(|(w, r)| approval(&md, w, r, "production", 1, 90))
-        .collect();
+    let (md, approvals) = complete_edited("advisor", "1.0.0", 0, |m| {
+        m["ownership"]["validator"] = json!("alice@example.com");
+    });
     let d = f
         .decide(&request(
             "advisor",
@@ -388,16 +380,12 @@ fn non_production_environments_do_not_require_production_approvals() {
 #[test]
 fn waivers_are_reported_and_never_loosen_a_decision() {
     let mut f = Fixture::new();
-    let mut md = metadata("m", "1.0.0", 1);
-    md["documentation"]
-        .as_object_mut()
-        .unwrap()
-        .remove("model_card_uri");
-    let md = sign_metadata(md, &artifact("m", "1.0.0"), ALICE.1);
-    let approvals: Vec<_> = approvers_for(1)
-        .into_iter()
-        .map(|(w, r)| approval(&md, w, r, "production", 1, 180))
-        .collect();
+    let (md, approvals) = complete_edited("m", "1.0.0", 1, |m| {
+        m["documentation"]
+            .as_object_mut()
+            .unwrap()
+            .remove("model_card_uri");
+    });
     let st = modelgate::attest::Statement::new(
         vec![subject("m", &artifact("m", "1.0.0"))],
         modelgate::attest::PREDICATE_WAIVER,

@@ -313,13 +313,9 @@ fn a_judgement_made_before_a_revocation_is_never_recorded_after_it() {
 #[test]
 fn one_person_in_two_spellings_is_still_one_person_for_separation_of_duties() {
     let mut f = Fixture::new();
-    let mut meta = metadata("m", "1.0.0", 0);
-    meta["ownership"]["validator"] = json!("Alice@Example.COM");
-    let md = sign_metadata(meta, &artifact("m", "1.0.0"), ALICE.1);
-    let approvals: Vec<_> = approvers_for(0)
-        .into_iter()
-        .map(|(w, r)| approval(&md, w, r, "production", 1, 90))
-        .collect();
+    let (md, approvals) = complete_edited("m", "1.0.0", 0, |m| {
+        m["ownership"]["validator"] = json!("Alice@Example.COM");
+    });
     let d = f
         .decide(&request("m", "1.0.0", "production", &with(&md, &approvals)))
         .unwrap();

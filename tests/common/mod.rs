@@ -213,11 +213,20 @@ pub fn approvers_for(tier: i64) -> Vec<((&'static str, u8), Role)> {
 
 /// A complete request for `tier` to production (allowed by the reference bundle).
 pub fn complete(name: &str, version: &str, tier: i64) -> (Envelope, Vec<Envelope>) {
-    let md = sign_metadata(
-        metadata(name, version, tier),
-        &artifact(name, version),
-        ALICE.1,
-    );
+    complete_edited(name, version, tier, |_| {})
+}
+
+/// Like [`complete`], with the metadata changed by `edit` before alice signs it; the tier's
+/// production approvers then approve the edited metadata.
+pub fn complete_edited(
+    name: &str,
+    version: &str,
+    tier: i64,
+    edit: impl FnOnce(&mut Value),
+) -> (Envelope, Vec<Envelope>) {
+    let mut meta = metadata(name, version, tier);
+    edit(&mut meta);
+    let md = sign_metadata(meta, &artifact(name, version), ALICE.1);
     let ttl = match tier {
         2 => 365,
         1 => 180,
