@@ -292,3 +292,36 @@ impl Workspace {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_reference_bundle_is_exactly_the_shipped_policies_directory() {
+        // A policy file added to policies/ but not embedded would silently be missing from
+        // every new workspace.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let mut on_disk: Vec<(String, String)> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "cedar" || e == "cedarschema")
+            })
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<(String, String)> = REFERENCE_BUNDLE
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk);
+    }
+}
