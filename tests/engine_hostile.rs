@@ -349,3 +349,23 @@ fn oversized_key_id_hints_are_refused_as_invalid_input() {
     let e = invalid(f.decide(&req).unwrap_err());
     assert_eq!(e[0].0, "/attestations/0/signatures/0/keyid", "{e:?}");
 }
+
+#[test]
+fn a_request_with_too_many_signatures_in_total_is_refused() {
+    // 8 signatures on each of 5 envelopes: each envelope is within its own limit, the request is not.
+    let mut f = Fixture::new();
+    let (md, approvals) = complete("m", "1.0.0", 0);
+    let mut req = request("m", "1.0.0", "production", &with(&md, &approvals));
+    let mut extra = approvals[0].clone();
+    extra.payload.push(b' ');
+    req["attestations"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra.to_json_value());
+    for a in req["attestations"].as_array_mut().unwrap() {
+        let sig = a["signatures"][0].clone();
+        a["signatures"] = json!(vec![sig; 8]);
+    }
+    let e = invalid(f.decide(&req).unwrap_err());
+    assert!(e[0].1.contains("40 signatures in one request"), "{e:?}");
+}

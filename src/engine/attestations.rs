@@ -28,6 +28,11 @@ use crate::digest::sha256_prefixed;
 use crate::metadata::{SchemaKind, Schemas};
 use crate::policy::input::ContextFacts;
 
+/// Most signatures one request may carry. A signature whose key id hint names no trusted key is
+/// tried against every trusted key, so this bounds the verification work an unauthenticated
+/// request can cause to this many times the size of the trust store.
+pub const MAX_SIGNATURES_PER_REQUEST: usize = 32;
+
 /// Roles whose keys may sign model metadata.
 pub const METADATA_SIGNER_ROLES: [Role; 3] = [Role::ModelAuthor, Role::Owner, Role::Developer];
 
@@ -118,6 +123,20 @@ pub fn examine(
     let mut parsed = Vec::with_capacity(request.attestations.len());
     let mut first_seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut first_payload: BTreeMap<String, usize> = BTreeMap::new();
+    let signatures: usize = request
+        .attestations
+        .iter()
+        .filter_map(|a| a.get("signatures").and_then(Value::as_array))
+        .map(Vec::len)
+        .sum();
+    if signatures > MAX_SIGNATURES_PER_REQUEST {
+        return Err(EngineError::invalid(
+            "/attestations",
+            format!(
+                "{signatures} signatures in one request, over the limit of {MAX_SIGNATURES_PER_REQUEST}"
+            ),
+        ));
+    }
     for (index, value) in request.attestations.iter().enumerate() {
         let at = format!("/attestations/{index}");
         let envelope = Envelope::from_value(value)
