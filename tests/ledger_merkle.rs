@@ -232,7 +232,10 @@ fn an_overlay_reads_fresh_nodes_first_and_falls_back_to_its_base() {
     assert_eq!(root(&base, 13).unwrap(), mth(&all[..13]));
     assert!(matches!(
         base.perfect_node(0, 13),
-        Err(LedgerError::MissingNode { level: 0, index: 13 })
+        Err(LedgerError::MissingNode {
+            level: 0,
+            index: 13
+        })
     ));
 }
 
@@ -269,11 +272,17 @@ fn inclusion_verification_rejects_any_flipped_bit_and_wrong_positions() {
                 for k in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[k] = flip(&bad[k], bit);
-                    assert!(verify_inclusion(&leaf, i, n, &bad, &r).is_err(), "{i} {n} {k}");
+                    assert!(
+                        verify_inclusion(&leaf, i, n, &bad, &r).is_err(),
+                        "{i} {n} {k}"
+                    );
                 }
             }
             for j in (0..n).filter(|&j| j != i) {
-                assert!(verify_inclusion(&leaf, j, n, &proof, &r).is_err(), "index {j}");
+                assert!(
+                    verify_inclusion(&leaf, j, n, &proof, &r).is_err(),
+                    "index {j}"
+                );
             }
             // Against the root of any other size, the proof fails.
             for m in [n - 1, n + 1, n + 2, 2 * n]
@@ -323,7 +332,10 @@ fn consistency_verification_rejects_any_flipped_bit_and_wrong_sizes() {
             for k in 0..proof.len() {
                 let mut bad = proof.clone();
                 bad[k] = flip(&bad[k], bit);
-                assert!(verify_consistency(m, n, &ro, &rn, &bad).is_err(), "{m} {n} {k}");
+                assert!(
+                    verify_consistency(m, n, &ro, &rn, &bad).is_err(),
+                    "{m} {n} {k}"
+                );
             }
             for m2 in (1..n).filter(|&m2| m2 != m) {
                 let r2 = roots[m2 as usize];
