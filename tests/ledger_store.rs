@@ -204,7 +204,10 @@ fn put_attestation_is_idempotent_and_refuses_conflicts() {
 fn a_database_with_a_newer_schema_is_refused() {
     let l = ledger(1);
     drop(l.store);
-    raw(&l.path).pragma_update(None, "user_version", 2).unwrap();
+    let newer = modelgate::ledger::sqlite::SCHEMA_VERSION + 1;
+    raw(&l.path)
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
     for result in [
         SqliteStore::open(&l.path),
         SqliteStore::open_read_only(&l.path),
@@ -212,9 +215,9 @@ fn a_database_with_a_newer_schema_is_refused() {
         assert!(matches!(
             result,
             Err(LedgerError::SchemaTooNew {
-                found: 2,
-                supported: 1
-            })
+                found,
+                supported: modelgate::ledger::sqlite::SCHEMA_VERSION,
+            }) if found == newer
         ));
     }
 }

@@ -32,15 +32,31 @@ fn modified_body_byte_is_reported_at_its_index() {
     assert_eq!(first_bad_index(&l.store), 3);
 }
 
-/// Rewriting the body and its leaf hash column moves the evidence to the next record's prev.
+/// Rewriting the body and its leaf hash column is caught by the stored tree at that record;
+/// rewriting the tree to match as well moves the evidence to the next record's prev.
 #[test]
-fn modified_body_with_matching_leaf_column_breaks_the_next_prev() {
+fn modified_body_with_matching_leaf_column_breaks_the_tree_then_the_next_prev() {
     let l = ledger(6);
     let conn = raw(&l.path);
     let text = String::from_utf8(stored_bytes(&conn, 3)).unwrap();
     let forged = text.replacen("fraud-scorer", "fraud-scorex", 1);
     set_bytes(&conn, 3, forged.as_bytes());
     set_leaf_hash(&conn, 3, &independent_leaf_hash(forged.as_bytes()));
+    let failure = verify(&l.store).failure.unwrap();
+    assert_eq!(failure.index, 3);
+    assert!(failure.problem.contains("tree node"), "{failure}");
+
+    let mut tree = modelgate::ledger::MemoryNodes::new();
+    for r in l.store.records(0, 6).unwrap() {
+        tree.push(r.leaf_hash).unwrap();
+    }
+    for (level, idx, hash) in tree.nodes() {
+        conn.execute(
+            "UPDATE tree_nodes SET hash = ?1 WHERE level = ?2 AND idx = ?3",
+            rusqlite::params![&hash[..], level, idx as i64],
+        )
+        .unwrap();
+    }
     let failure = verify(&l.store).failure.unwrap();
     assert_eq!(failure.index, 4);
     assert!(failure.problem.contains("prev"), "{failure}");

@@ -14,20 +14,28 @@
 //!   keep attestations by digest. There is deliberately no update or delete operation.
 //! - [`sqlite`]: [`SqliteStore`], the embedded implementation (WAL, `synchronous=FULL`,
 //!   `BEGIN IMMEDIATE`). It is the only file that knows about SQLite.
-//! - [`verify`]: [`verify_store`] and [`verify_lines`] recompute every hash and the chain and
-//!   report the first bad index.
+//! - [`merkle`]: the RFC 6962 Merkle tree over the leaf hashes, stored as perfect subtree
+//!   nodes ([`NodeSource`]); roots, inclusion and consistency proofs from `O(log n)` node reads,
+//!   and [`verify_inclusion`] / [`verify_consistency`], which need only hashes.
+//! - [`verify`]: [`verify_store`] and [`verify_lines`] recompute every hash and the chain (and,
+//!   for a store, the tree) and report the first bad index.
 //! - [`export`]: [`export_jsonl`] writes the ledger as JSON Lines that verify byte for byte.
 //!
 //! The format, the durability argument and the limits of verification without signed
 //! checkpoints are described in `docs/ledger.md`.
 
 pub mod export;
+pub mod merkle;
 pub mod record;
 pub mod sqlite;
 pub mod store;
 pub mod verify;
 
 pub use export::export_jsonl;
+pub use merkle::{
+    node_hash, verify_consistency, verify_inclusion, Frontier, Hash, MemoryNodes, NodeSource,
+    Overlay, ProofError, EMPTY_ROOT,
+};
 pub use record::{
     leaf_hash, parse_record, seal, Record, RecordDraft, RecordKind, SealedRecord, GENESIS_PREV,
     MAX_RECORD_BYTES, RECORD_VERSION,
@@ -140,6 +148,55 @@ pub enum LedgerError {
         /// The backend's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A perfect tree node that should exist is not stored (verification reports it as a
+    /// failure at the node's first record).
+    #[error("tree node at level {level}, index {index} is missing")]
+    MissingNode {
+        /// The node's level (0 = leaf).
+        level: u32,
+        /// The node's index within its level.
+        index: u64,
+    },
+    /// A stored tree node cannot be read as a hash.
+    #[error("stored tree node at level {level}, index {index} is corrupt: {problem}")]
+    CorruptNode {
+        /// The node's level (0 = leaf).
+        level: u32,
+        /// The node's index within its level.
+        index: u64,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A tree size, leaf index or proof request that makes no sense.
+    #[error("{0}")]
+    Tree(#[from] ProofError),
+    /// A tree size beyond the records the ledger holds.
+    #[error("the ledger holds {size} records, so there is no tree of size {requested}")]
+    TreeBeyondLedger {
+        /// The size asked for.
+        requested: u64,
+        /// The ledger's size.
+        size: u64,
+    },
+    /// A checkpoint for size 0, which is never stored or published.
+    #[error("a checkpoint must cover at least one record")]
+    EmptyCheckpoint,
+    /// A different checkpoint note is already stored for this size.
+    #[error("a different checkpoint is already stored for size {0}")]
+    CheckpointConflict(u64),
+    /// The operation is not offered by this store.
+    #[error("this ledger store does not support {0}")]
+    Unsupported(&'static str),
+    /// A read-only handle on a ledger whose schema predates a feature it was asked for.
+    #[error("ledger schema version {found} has no {feature}; open the ledger for writing once to migrate it to version {required}")]
+    NeedsMigration {
+        /// `user_version` found in the file.
+        found: i64,
+        /// Version that brings the feature.
+        required: i64,
+        /// The missing feature.
+        feature: &'static str,
     },
     /// Reading an export or writing one failed.
     #[error("ledger i/o failed: {0}")]

@@ -8,7 +8,11 @@
 //! See `docs/adr/0001-ledger-storage-sqlite.md` for why SQLite.
 //!
 //! The schema is versioned through `PRAGMA user_version` (migration 1 creates `records`, `head`
-//! and `attestations`); a file written by a newer schema is refused rather than misread.
+//! and `attestations`; migration 2 adds `tree_nodes` and `checkpoints` and builds the Merkle tree
+//! of an existing ledger once); a file written by a newer schema is refused rather than misread.
+//! Every append writes the perfect tree nodes its records complete in the same transaction as the
+//! records and the head, so tree and chain are never out of step. The tree and checkpoint
+//! queries live in the `tree` submodule.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,20 +20,27 @@ use std::time::Duration;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::merkle::{Hash, NodeSource, Overlay};
 use super::record::{RecordDraft, RecordKind, SealedRecord};
 use super::store::{seal_batch, Head, Store, StoredRecord};
 use super::LedgerError;
 use crate::digest::{parse_prefixed, sha256_prefixed};
 
 /// Schema version this build creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// First schema version with the Merkle tree and checkpoint tables.
+const TREE_VERSION: i64 = 2;
+
+mod tree;
 
 /// How long an appender waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Migration `n` (1-based) brings a database from `user_version` `n - 1` to `n`.
 /// `STRICT` tables and `CHECK`s refuse malformed rows at the database level too.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
     CREATE TABLE records (
         idx INTEGER PRIMARY KEY CHECK (idx >= 0),
         kind TEXT NOT NULL,
@@ -46,7 +57,9 @@ const MIGRATIONS: [&str; 1] = ["
         digest TEXT PRIMARY KEY,
         bytes BLOB NOT NULL
     ) STRICT;
-"];
+",
+    tree::MIGRATION_2,
+];
 
 const SELECT_RECORD: &str = "SELECT idx, kind, leaf_hash, bytes FROM records";
 
@@ -55,6 +68,8 @@ const SELECT_RECORD: &str = "SELECT idx, kind, leaf_hash, bytes FROM records";
 pub struct SqliteStore {
     conn: Connection,
     read_only: bool,
+    /// Schema version of the file (always [`SCHEMA_VERSION`] for a writable handle).
+    version: i64,
 }
 
 fn storage(context: &'static str) -> impl FnOnce(rusqlite::Error) -> LedgerError {
@@ -83,6 +98,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             read_only: false,
+            version: SCHEMA_VERSION,
         })
     }
 
@@ -97,13 +113,28 @@ impl SqliteStore {
             Connection::open_with_flags(path, flags).map_err(storage("opening the database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(storage("setting the busy timeout"))?;
-        if check_version(&conn, path)? == 0 {
+        let version = check_version(&conn, path)?;
+        if version == 0 {
             return Err(LedgerError::NotALedger(path.display().to_string()));
         }
         Ok(SqliteStore {
             conn,
             read_only: true,
+            version,
         })
+    }
+
+    /// Fails when the file predates the tree tables (a read-only handle on a version-1 ledger).
+    fn has_tree(&self, feature: &'static str) -> Result<(), LedgerError> {
+        if self.version < TREE_VERSION {
+            Err(LedgerError::NeedsMigration {
+                found: self.version,
+                required: TREE_VERSION,
+                feature,
+            })
+        } else {
+            Ok(())
+        }
     }
 
     fn writable(&self) -> Result<(), LedgerError> {
@@ -220,6 +251,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LedgerError> {
     {
         tx.execute_batch(migration)
             .map_err(storage("migrating the schema"))?;
+    }
+    if version < TREE_VERSION {
+        // Build the tree of the records already there, once, in the migration transaction.
+        let size = read_head(&tx)?.map_or(0, |h| h.size);
+        tree::backfill(&tx, size)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(storage("recording the schema version"))?;
@@ -373,6 +409,44 @@ impl Store for SqliteStore {
             other => Ok(other),
         }
     }
+
+    /// One indexed read of `tree_nodes`.
+    fn tree_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
+        self.has_tree("merkle tree")?;
+        tree::SqlNodes(&self.conn).perfect_node(level, index)
+    }
+
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), LedgerError> {
+        self.writable()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("starting a checkpoint insert"))?;
+        let ledger_size = read_head(&tx)?.map_or(0, |h| h.size);
+        tree::put_checkpoint(&tx, ledger_size, size, note)?;
+        tx.commit().map_err(storage("committing a checkpoint"))
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
+        self.has_tree("checkpoints")?;
+        tree::checkpoint(&self.conn, size)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
+        self.has_tree("checkpoints")?;
+        Ok(tree::checkpoints(&self.conn, true)?.into_iter().next())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
+        self.has_tree("checkpoints")?;
+        tree::checkpoints(&self.conn, false)
+    }
+}
+
+impl NodeSource for SqliteStore {
+    fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
+        self.tree_node(level, index)
+    }
 }
 
 impl SqliteStore {
@@ -423,7 +497,11 @@ impl SqliteStore {
                     "INSERT INTO records (idx, kind, leaf_hash, bytes) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(storage("preparing the record insert"))?;
+            let stored_nodes = tree::SqlNodes(&tx);
+            let mut nodes = Overlay::new(&stored_nodes);
             seal_batch(drafts, head, |draft, record| {
+                let completed = nodes.push(record.index, record.leaf_hash)?;
+                tree::insert_nodes(&tx, &completed)?;
                 insert
                     .execute(params![
                         sql_index(record.index)?,

@@ -8,9 +8,17 @@
 //! nothing in modelgate can rewrite history through it. Tampering with the database behind its
 //! back is what [`super::verify`] detects.
 //!
+//! The Merkle tree over the leaf hashes is read through [`Store::tree_node`]; the tree methods
+//! ([`Store::tree_root`], [`Store::inclusion_proof`], [`Store::consistency_proof`]) delegate to
+//! [`super::merkle`] through [`StoreNodes`]. The default `tree_node` derives nodes from the stored
+//! leaf hashes (correct for any store, but `O(2^level)` reads per node); durable stores
+//! override it with their node table. Checkpoint notes are stored as opaque text
+//! ([`Store::put_checkpoint`]); signing and formatting them happens elsewhere.
+//!
 //! [`seal_batch`] holds the sealing logic every implementation shares, so that index and `prev`
 //! assignment cannot drift between backends.
 
+use super::merkle::{self, Frontier, Hash, NodeSource};
 use super::record::{seal, RecordDraft, RecordKind, SealedRecord, GENESIS_PREV};
 use super::LedgerError;
 
@@ -94,6 +102,112 @@ pub trait Store: Send {
 
     /// The attestation stored under `digest`, if any.
     fn attestation(&self, digest: &str) -> Result<Option<Vec<u8>>, LedgerError>;
+
+    /// The perfect tree node `(level, index)`: the hash of the leaves
+    /// `[index << level, (index + 1) << level)` (see [`super::merkle`]). Fails with
+    /// [`LedgerError::MissingNode`] when it is not (or not yet) stored.
+    ///
+    /// The default derives the node from the stored leaf hashes, reading `2^level` records.
+    fn tree_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
+        node_from_leaves(self, level, index)
+    }
+
+    /// The RFC 6962 root of the first `size` records.
+    fn tree_root(&self, size: u64) -> Result<Hash, LedgerError> {
+        check_tree_size(self, size)?;
+        merkle::root(&StoreNodes(self), size)
+    }
+
+    /// The RFC 6962 audit path of record `index` in the tree of the first `size` records.
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        check_tree_size(self, size)?;
+        merkle::inclusion_proof(&StoreNodes(self), index, size)
+    }
+
+    /// The RFC 6962 consistency proof from the tree of `old` records to the tree of `new`.
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        check_tree_size(self, new)?;
+        merkle::consistency_proof(&StoreNodes(self), old, new)
+    }
+
+    /// Stores the checkpoint `note` for tree size `size` (storage only: the caller signs and
+    /// formats it). Storing the identical note again is a no-op; a different note for a stored
+    /// size is refused with [`LedgerError::CheckpointConflict`], size 0 with
+    /// [`LedgerError::EmptyCheckpoint`] and a size beyond the ledger with
+    /// [`LedgerError::TreeBeyondLedger`]. The default refuses: this store keeps no checkpoints.
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), LedgerError> {
+        let _ = (size, note);
+        Err(LedgerError::Unsupported("checkpoints"))
+    }
+
+    /// The checkpoint note stored for `size`, if any.
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
+        let _ = size;
+        Ok(None)
+    }
+
+    /// The stored checkpoint with the largest size, if any.
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
+        Ok(None)
+    }
+
+    /// Every stored checkpoint, by increasing size.
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A [`NodeSource`] view of a store, reading through [`Store::tree_node`].
+pub struct StoreNodes<'a, S: ?Sized>(pub &'a S);
+
+impl<S: Store + ?Sized> NodeSource for StoreNodes<'_, S> {
+    fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
+        self.0.tree_node(level, index)
+    }
+}
+
+/// Refuses tree sizes beyond the records `store` holds.
+fn check_tree_size<S: Store + ?Sized>(store: &S, requested: u64) -> Result<(), LedgerError> {
+    let size = store.size()?;
+    if requested > size {
+        return Err(LedgerError::TreeBeyondLedger { requested, size });
+    }
+    Ok(())
+}
+
+/// Computes node `(level, index)` from the stored leaf hashes of the records it covers.
+fn node_from_leaves<S: Store + ?Sized>(
+    store: &S,
+    level: u32,
+    index: u64,
+) -> Result<Hash, LedgerError> {
+    let width = 1u64
+        .checked_shl(level)
+        .ok_or_else(|| missing_node(level, index))?;
+    let start = index
+        .checked_mul(width)
+        .filter(|s| s.checked_add(width).is_some())
+        .ok_or_else(|| missing_node(level, index))?;
+    let mut frontier = Frontier::new();
+    let mut next = start;
+    while frontier.size() < width {
+        let rows = store.records(next, width - frontier.size())?;
+        if rows.is_empty() {
+            return Err(missing_node(level, index));
+        }
+        for row in rows {
+            if row.index != next {
+                return Err(missing_node(level, index));
+            }
+            frontier.push(row.leaf_hash)?;
+            next += 1;
+        }
+    }
+    Ok(frontier.root())
+}
+
+fn missing_node(level: u32, index: u64) -> LedgerError {
+    LedgerError::MissingNode { level, index }
 }
 
 /// Seals `drafts` as the records following `head` (consecutive indices, each `prev` the leaf

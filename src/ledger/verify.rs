@@ -14,6 +14,13 @@
 //! from kind queries. For a store, the head row must then equal
 //! the number of records and the last leaf hash, which catches a deleted tail.
 //!
+//! The Merkle tree is recomputed alongside, from the recomputed leaf hashes, with a
+//! [`Frontier`] (`O(log n)` memory). For a store, every perfect node a record completes is
+//! compared with the stored node right after the record passes its own checks; a missing or
+//! different node is a failure at the first record of that node's subtree. At the end the
+//! store's root for the head size must equal the recomputed root. Proofs are built from the
+//! stored nodes alone, so this is what makes a proof as trustworthy as the chain.
+//!
 //! Verification stops at the first failure: every later `prev` depends on the bad record.
 //! Someone who rewrites a record *and* every record after it, the leaf hash column and the head
 //! row produces a ledger that verifies; only signed checkpoints held elsewhere catch that.
@@ -21,6 +28,7 @@
 use std::fmt;
 use std::io::{BufRead, Read};
 
+use super::merkle::{Frontier, Hash};
 use super::record::{
     leaf_hash, parse_record, RecordKind, GENESIS_PREV, MAX_RECORD_BYTES, RECORD_VERSION,
 };
@@ -39,6 +47,8 @@ pub struct VerifyReport {
     pub size: u64,
     /// Recomputed leaf hash of the last of those records (`None` when `size` is 0).
     pub head: Option<[u8; 32]>,
+    /// RFC 6962 root of those `size` records, recomputed from their bytes.
+    pub root: Hash,
     /// The first problem found, or `None` if the ledger is intact.
     pub failure: Option<VerifyFailure>,
 }
@@ -69,6 +79,7 @@ impl fmt::Display for VerifyFailure {
 struct Chain {
     next: u64,
     prev: [u8; 32],
+    tree: Frontier,
 }
 
 impl Chain {
@@ -76,6 +87,7 @@ impl Chain {
         Chain {
             next: 0,
             prev: GENESIS_PREV,
+            tree: Frontier::new(),
         }
     }
 
@@ -90,16 +102,18 @@ impl Chain {
         VerifyReport {
             size: self.next,
             head: (self.next > 0).then_some(self.prev),
+            root: self.tree.root(),
             failure,
         }
     }
 
-    /// Checks the record at position `self.next` and advances past it.
+    /// Checks the record at position `self.next` and advances past it; returns the perfect tree
+    /// nodes it completes.
     fn check(
         &mut self,
         bytes: &[u8],
         stored: Option<(&[u8; 32], RecordKind)>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<(u32, u64, Hash)>, String> {
         if bytes.len() > MAX_RECORD_BYTES {
             return Err(format!(
                 "record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit",
@@ -145,31 +159,74 @@ impl Chain {
                 ));
             }
         }
+        let nodes = self.tree.push(leaf).map_err(|e| e.to_string())?;
         self.prev = leaf;
         self.next += 1;
-        Ok(())
+        Ok(nodes)
     }
 
-    /// Checks a batch of stored rows, which must continue at position `self.next`.
-    fn check_rows(&mut self, rows: &[StoredRecord]) -> Option<VerifyFailure> {
+    /// Checks a batch of stored rows, which must continue at position `self.next`, and the
+    /// tree nodes each completes against `store`.
+    fn check_rows(
+        &mut self,
+        store: &dyn Store,
+        rows: &[StoredRecord],
+    ) -> Result<Option<VerifyFailure>, LedgerError> {
         for row in rows {
             if row.index > self.next {
-                return Some(self.fail(format!(
+                return Ok(Some(self.fail(format!(
                     "record is missing (the next stored record is {})",
                     row.index
-                )));
+                ))));
             }
             if row.index < self.next {
-                return Some(
-                    self.fail(format!("store returned record {} out of order", row.index)),
-                );
+                return Ok(Some(self.fail(format!(
+                    "store returned record {} out of order",
+                    row.index
+                ))));
             }
-            if let Err(problem) = self.check(&row.bytes, Some((&row.leaf_hash, row.kind))) {
-                return Some(self.fail(problem));
+            let nodes = match self.check(&row.bytes, Some((&row.leaf_hash, row.kind))) {
+                Ok(nodes) => nodes,
+                Err(problem) => return Ok(Some(self.fail(problem))),
+            };
+            for (level, index, hash) in nodes {
+                if let Some(failure) = check_node(store, level, index, &hash)? {
+                    return Ok(Some(failure));
+                }
             }
         }
-        None
+        Ok(None)
     }
+}
+
+/// Compares the stored tree node `(level, index)` with the recomputed `hash`. A disagreement is
+/// reported at the first record the node covers.
+fn check_node(
+    store: &dyn Store,
+    level: u32,
+    index: u64,
+    hash: &Hash,
+) -> Result<Option<VerifyFailure>, LedgerError> {
+    let first = index << level;
+    let last = first + ((1u64 << level) - 1);
+    let covering = if level == 0 {
+        "of this record".to_owned()
+    } else {
+        format!("(level {level}, index {index}) over records {first}..={last}")
+    };
+    let problem = match store.tree_node(level, index) {
+        Ok(stored) if stored == *hash => return Ok(None),
+        Ok(_) => format!("stored tree node {covering} does not match the records"),
+        Err(LedgerError::MissingNode { .. }) => format!("tree node {covering} is missing"),
+        Err(LedgerError::CorruptNode { problem, .. }) => {
+            format!("stored tree node {covering} is corrupt: {problem}")
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(VerifyFailure {
+        index: first,
+        problem,
+    }))
 }
 
 /// Verifies every record in `store` and its head row. See the module docs for the checks.
@@ -189,7 +246,7 @@ pub fn verify_store(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
             // A row too damaged to load: check the rows before it, then report it.
             Err(LedgerError::CorruptRow { index, problem }) if index >= from => {
                 let before = store.records(from, index - from)?;
-                let failure = match chain.check_rows(&before) {
+                let failure = match chain.check_rows(store, &before)? {
                     Some(failure) => failure,
                     None if chain.next < index => chain.fail(format!(
                         "record is missing (the next stored record is {index})"
@@ -207,7 +264,7 @@ pub fn verify_store(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
             ));
             return Ok(chain.report(Some(failure)));
         }
-        if let Some(failure) = chain.check_rows(&rows) {
+        if let Some(failure) = chain.check_rows(store, &rows)? {
             return Ok(chain.report(Some(failure)));
         }
     }
@@ -218,6 +275,9 @@ pub fn verify_store(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
         };
         return Ok(chain.report(Some(failure)));
     }
+    if let Some(failure) = check_root(store, size, &chain.tree.root())? {
+        return Ok(chain.report(Some(failure)));
+    }
     if has_rows_beyond_head(store, size)? {
         let failure = chain.fail(format!(
             "record lies beyond the head, which says the ledger holds {size} records"
@@ -225,6 +285,32 @@ pub fn verify_store(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
         return Ok(chain.report(Some(failure)));
     }
     Ok(chain.report(None))
+}
+
+/// Compares the store's root for `size` (assembled from stored nodes) with the recomputed one.
+fn check_root(
+    store: &dyn Store,
+    size: u64,
+    root: &Hash,
+) -> Result<Option<VerifyFailure>, LedgerError> {
+    let Some(last) = size.checked_sub(1) else {
+        return Ok(None);
+    };
+    let problem = match store.tree_root(size) {
+        Ok(stored) if stored == *root => return Ok(None),
+        Ok(_) => "the stored tree's root does not match the records".to_owned(),
+        Err(LedgerError::MissingNode { level, index }) => {
+            format!("tree node (level {level}, index {index}) needed for the root is missing")
+        }
+        Err(LedgerError::CorruptNode { problem, .. }) => {
+            format!("a tree node needed for the root is corrupt: {problem}")
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(VerifyFailure {
+        index: last,
+        problem,
+    }))
 }
 
 /// Whether rows exist at or after `size` that no append accounts for. A row there is either
