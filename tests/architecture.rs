@@ -83,7 +83,7 @@ fn only_policy_touches_cedar() {
 #[test]
 fn only_the_sqlite_store_touches_rusqlite() {
     assert_only(
-        |p| p == "ledger/sqlite.rs",
+        |p| p == "ledger/sqlite.rs" || p.starts_with("ledger/sqlite/"),
         &["rusqlite"],
         "only ledger::sqlite may import rusqlite",
     );
