@@ -21,12 +21,17 @@
 //! The format, the durability argument and the limits of verification without signed
 //! checkpoints are described in `docs/ledger.md`.
 
+pub mod checkpoint;
 pub mod export;
 pub mod record;
 pub mod sqlite;
 pub mod store;
 pub mod verify;
 
+pub use checkpoint::{
+    format_consistency_proof, open_checkpoint, parse_consistency_proof, sign_checkpoint,
+    verify_tlog_proof, Checkpoint, CheckpointError, TlogProof, VerifiedProof, TLOG_PROOF_HEADER,
+};
 pub use export::export_jsonl;
 pub use record::{
     leaf_hash, parse_record, seal, Record, RecordDraft, RecordKind, SealedRecord, GENESIS_PREV,
