@@ -325,13 +325,14 @@ pub fn format_consistency_proof(hashes: &[[u8; 32]]) -> String {
     out
 }
 
-/// Parses the text of [`format_consistency_proof`]; a missing final newline is tolerated
-/// (shells strip it), blank lines and anything but canonical base64 of 32 bytes are not.
+/// Parses the text of [`format_consistency_proof`] (empty text: an empty proof); a missing
+/// final newline is tolerated (shells strip it), blank lines and anything but canonical base64
+/// of 32 bytes are not.
 pub fn parse_consistency_proof(text: &str) -> Result<Vec<[u8; 32]>, CheckpointError> {
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    if body.is_empty() {
+    if text.is_empty() {
         return Ok(Vec::new());
     }
+    let body = text.strip_suffix('\n').unwrap_or(text);
     let mut hashes = Vec::new();
     for (i, line) in body.split('\n').enumerate() {
         if i == MAX_CONSISTENCY_HASHES {
