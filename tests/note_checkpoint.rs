@@ -35,7 +35,12 @@ fn cp(size: u64) -> Checkpoint {
 #[test]
 fn go_sumdb_checkpoint_opens() {
     let v = NoteVerifier::from_vkey(SUMDB_VKEY).unwrap();
-    let c = open_checkpoint(SUMDB_NOTE, &[v.clone()], Some("go.sum database tree")).unwrap();
+    let c = open_checkpoint(
+        SUMDB_NOTE,
+        std::slice::from_ref(&v),
+        Some("go.sum database tree"),
+    )
+    .unwrap();
     assert_eq!(c.origin, "go.sum database tree");
     assert_eq!(c.size, 63096908);
     assert_eq!(
@@ -44,13 +49,17 @@ fn go_sumdb_checkpoint_opens() {
     );
     assert!(c.extensions.is_empty());
     let err = open_checkpoint(SUMDB_NOTE, &[v], Some(ORIGIN)).unwrap_err();
-    assert!(matches!(err, CheckpointError::OriginMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, CheckpointError::OriginMismatch { .. }),
+        "{err}"
+    );
 }
 
 /// The C2SP spec's example checkpoint text parses, and prints back byte for byte.
 #[test]
 fn spec_example_text_round_trips() {
-    let text = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+    let text =
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
     let c = Checkpoint::parse(text).unwrap();
     assert_eq!(c.size, 20852163);
     assert_eq!(c.to_text(), text);
@@ -70,8 +79,14 @@ fn signed_checkpoint_round_trips() {
     let note = sign_checkpoint(&c, &s).unwrap();
     assert!(note.starts_with(&c.to_text()));
     let v = NoteVerifier::from_vkey(&s.verifier().to_vkey()).unwrap();
-    assert_eq!(open_checkpoint(&note, &[v.clone()], Some(ORIGIN)).unwrap(), c);
-    assert_eq!(open_checkpoint(&note, &[v.clone()], None).unwrap(), c);
+    assert_eq!(
+        open_checkpoint(&note, std::slice::from_ref(&v), Some(ORIGIN)).unwrap(),
+        c
+    );
+    assert_eq!(
+        open_checkpoint(&note, std::slice::from_ref(&v), None).unwrap(),
+        c
+    );
 
     let other = NoteSigner::new(ORIGIN, PrivateKey::from_seed(&[43; 32])).unwrap();
     let err = open_checkpoint(&note, &[other.verifier()], Some(ORIGIN)).unwrap_err();
@@ -82,7 +97,10 @@ fn signed_checkpoint_round_trips() {
     let tampered = note.replacen("\n3\n", "\n4\n", 1);
     let err = open_checkpoint(&tampered, &[v], Some(ORIGIN)).unwrap_err();
     assert!(
-        matches!(err, CheckpointError::Note(AttestError::Note(NoteError::BadSignature { .. }))),
+        matches!(
+            err,
+            CheckpointError::Note(AttestError::Note(NoteError::BadSignature { .. }))
+        ),
         "{err}"
     );
 }
@@ -94,16 +112,27 @@ fn unsignable_checkpoints_are_refused() {
     let s = signer();
     let err = sign_checkpoint(&cp(0), &s).unwrap_err();
     assert_eq!(err, CheckpointError::EmptyTree);
-    assert!(err.to_string().contains("never publish a size-0 checkpoint"));
+    assert!(err
+        .to_string()
+        .contains("never publish a size-0 checkpoint"));
     let mut c = cp(1);
     c.origin = "a\nb".into();
-    assert!(matches!(sign_checkpoint(&c, &s), Err(CheckpointError::Malformed(_))));
+    assert!(matches!(
+        sign_checkpoint(&c, &s),
+        Err(CheckpointError::Malformed(_))
+    ));
     let mut c = cp(1);
     c.origin = String::new();
-    assert!(matches!(sign_checkpoint(&c, &s), Err(CheckpointError::Malformed(_))));
+    assert!(matches!(
+        sign_checkpoint(&c, &s),
+        Err(CheckpointError::Malformed(_))
+    ));
     let mut c = cp(1);
     c.extensions = vec![String::new()];
-    assert!(matches!(sign_checkpoint(&c, &s), Err(CheckpointError::Malformed(_))));
+    assert!(matches!(
+        sign_checkpoint(&c, &s),
+        Err(CheckpointError::Malformed(_))
+    ));
     // A size-0 text is a valid checkpoint to read (the spec allows it), only not to sign.
     assert_eq!(Checkpoint::parse(&cp(0).to_text()).unwrap().size, 0);
 }
@@ -116,13 +145,27 @@ fn malformed_checkpoint_texts_are_refused() {
     let ok = format!("o\n12\n{root}\n");
     assert!(Checkpoint::parse(&ok).is_ok());
     let bad_sizes = [
-        "012", "00", "+12", "-1", " 12", "12 ", "1_2", "\u{661}\u{662}", "\u{ff11}\u{ff12}", "",
-        "18446744073709551616", "0x10", "1e3",
+        "012",
+        "00",
+        "+12",
+        "-1",
+        " 12",
+        "12 ",
+        "1_2",
+        "\u{661}\u{662}",
+        "\u{ff11}\u{ff12}",
+        "",
+        "18446744073709551616",
+        "0x10",
+        "1e3",
     ];
     for size in bad_sizes {
         let text = format!("o\n{size}\n{root}\n");
         let err = Checkpoint::parse(&text).unwrap_err();
-        assert!(matches!(err, CheckpointError::Malformed(_)), "`{size}`: {err}");
+        assert!(
+            matches!(err, CheckpointError::Malformed(_)),
+            "`{size}`: {err}"
+        );
     }
     assert_eq!(
         Checkpoint::parse(&format!("o\n18446744073709551615\n{root}\n"))
@@ -148,7 +191,10 @@ fn malformed_checkpoint_texts_are_refused() {
     ];
     for text in &bad_texts {
         let err = Checkpoint::parse(text).unwrap_err();
-        assert!(matches!(err, CheckpointError::Malformed(_)), "{text:?}: {err}");
+        assert!(
+            matches!(err, CheckpointError::Malformed(_)),
+            "{text:?}: {err}"
+        );
     }
 }
 
@@ -165,7 +211,11 @@ fn proof(extra: Option<Vec<u8>>, hashes: usize) -> TlogProof {
 /// and with an empty inclusion proof.
 #[test]
 fn tlog_proof_round_trips() {
-    for p in [proof(None, 4), proof(Some(b"context".to_vec()), 2), proof(None, 0)] {
+    for p in [
+        proof(None, 4),
+        proof(Some(b"context".to_vec()), 2),
+        proof(None, 0),
+    ] {
         let text = p.to_text();
         assert!(text.starts_with("c2sp.org/tlog-proof@v1\n"));
         assert!(text.ends_with(&p.checkpoint));
@@ -212,7 +262,10 @@ fn malformed_tlog_proofs_are_refused() {
     cases.push(many.to_text());
     for text in &cases {
         let err = TlogProof::parse(text).unwrap_err();
-        assert!(matches!(err, CheckpointError::MalformedProof(_)), "{text:?}: {err}");
+        assert!(
+            matches!(err, CheckpointError::MalformedProof(_)),
+            "{text:?}: {err}"
+        );
     }
 }
 
@@ -250,19 +303,29 @@ fn verify_tlog_proof_wires_the_inclusion_check() {
     assert_eq!(err, CheckpointError::NotIncluded { index: 5, size: 9 });
 
     let calls_before = calls.borrow().len();
-    let err = verify_tlog_proof(&text, record, &vs, "other.example/log", record_call(true))
-        .unwrap_err();
+    let err =
+        verify_tlog_proof(&text, record, &vs, "other.example/log", record_call(true)).unwrap_err();
     assert!(matches!(err, CheckpointError::OriginMismatch { .. }));
     let stranger = NoteSigner::new(ORIGIN, PrivateKey::from_seed(&[1; 32])).unwrap();
-    let err = verify_tlog_proof(&text, record, &[stranger.verifier()], ORIGIN, record_call(true))
-        .unwrap_err();
+    let err = verify_tlog_proof(
+        &text,
+        record,
+        &[stranger.verifier()],
+        ORIGIN,
+        record_call(true),
+    )
+    .unwrap_err();
     assert!(matches!(err, CheckpointError::Note(_)));
     let mut far = p.clone();
     far.index = 9;
-    let err = verify_tlog_proof(&far.to_text(), record, &vs, ORIGIN, record_call(true))
-        .unwrap_err();
+    let err =
+        verify_tlog_proof(&far.to_text(), record, &vs, ORIGIN, record_call(true)).unwrap_err();
     assert_eq!(err, CheckpointError::IndexOutOfRange { index: 9, size: 9 });
-    assert_eq!(calls.borrow().len(), calls_before, "no inclusion check before the checkpoint is trusted");
+    assert_eq!(
+        calls.borrow().len(),
+        calls_before,
+        "no inclusion check before the checkpoint is trusted"
+    );
 }
 
 /// Consistency proofs: one base64 hash per line, round trip, empty proof, tolerated missing
@@ -290,6 +353,78 @@ fn consistency_proof_text() {
         too_many,
     ] {
         let err = parse_consistency_proof(&bad).unwrap_err();
-        assert!(matches!(err, CheckpointError::MalformedConsistency(_)), "{bad:?}: {err}");
+        assert!(
+            matches!(err, CheckpointError::MalformedConsistency(_)),
+            "{bad:?}: {err}"
+        );
     }
+}
+
+const DOC_VKEY: &str =
+    "modelgate.example.com/ledger+337c392a+ARl/ayPhbIUyxqvIOPrNXqeJvgx2spIDNAOb+os9No1h";
+const DOC_NOTE: &str = "modelgate.example.com/ledger\n2\nxSdoRP810sxNrOANToIUuFnMZcAJ98b80oAw9oEiiEI=\n\n\u{2014} modelgate.example.com/ledger M3w5KodQacW6fYj2XKEBnEqgulnFWLIewxPMv9f4Qrwo2eSzH4JeOsEsR98aK1XjRSuHKNgkATGOyWxjJmamO5/1Vws=\n";
+const DOC_RECORD_1: &str = r#"{"body":{"environment":"prod","reason":"incident closed"},"index":1,"kind":"unfreeze","prev":"1688fb28b5d61e190d1cbaedcf9596cc05bb696bce403b147a77e39b7ec2daa8","time":"2026-11-27T11:02:00Z","v":1}"#;
+
+/// The worked example of docs/checkpoints.md is exactly what this code produces from the
+/// documented seed, and its proof file verifies (with a two-leaf RFC 6962 check written out
+/// here, standing in for the ledger's Merkle module).
+#[test]
+fn docs_worked_example_is_reproducible() {
+    let s = signer();
+    assert_eq!(s.verifier().to_vkey(), DOC_VKEY);
+    let root: [u8; 32] = B64
+        .decode("xSdoRP810sxNrOANToIUuFnMZcAJ98b80oAw9oEiiEI=")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let c = Checkpoint {
+        origin: ORIGIN.to_owned(),
+        size: 2,
+        root,
+        extensions: Vec::new(),
+    };
+    assert_eq!(sign_checkpoint(&c, &s).unwrap(), DOC_NOTE);
+
+    let leaf0: [u8; 32] = B64
+        .decode("Foj7KLXWHhkNHLrtz5WWzAW7aWvOQDsUenfjm37C2qg=")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let proof = TlogProof {
+        extra: None,
+        index: 1,
+        hashes: vec![leaf0],
+        checkpoint: DOC_NOTE.to_owned(),
+    };
+    let text = proof.to_text();
+    assert_eq!(
+        text,
+        format!("c2sp.org/tlog-proof@v1\nindex 1\nFoj7KLXWHhkNHLrtz5WWzAW7aWvOQDsUenfjm37C2qg=\n\n{DOC_NOTE}")
+    );
+    let two_leaf = |leaf: &[u8; 32], i: u64, n: u64, path: &[[u8; 32]], root: &[u8; 32]| {
+        let (left, right) = match (i, path) {
+            (0, [sib]) => (leaf, sib),
+            (1, [sib]) => (sib, leaf),
+            _ => return false,
+        };
+        let mut node = vec![1u8];
+        node.extend_from_slice(left);
+        node.extend_from_slice(right);
+        n == 2 && modelgate::digest::sha256(&node) == *root
+    };
+    let v = NoteVerifier::from_vkey(DOC_VKEY).unwrap();
+    let ok = verify_tlog_proof(
+        &text,
+        DOC_RECORD_1.as_bytes(),
+        std::slice::from_ref(&v),
+        ORIGIN,
+        two_leaf,
+    );
+    assert_eq!(ok.unwrap().checkpoint, c);
+    let other_record = DOC_RECORD_1.replace("closed", "open");
+    let err = verify_tlog_proof(&text, other_record.as_bytes(), &[v], ORIGIN, two_leaf);
+    assert_eq!(
+        err.unwrap_err(),
+        CheckpointError::NotIncluded { index: 1, size: 2 }
+    );
 }

@@ -86,7 +86,7 @@ fn vector_notes_verify() {
     ];
     for (v, text) in vs.iter().zip(texts) {
         let verifier = NoteVerifier::from_vkey(&v.vkey).unwrap();
-        let opened = open_note(&v.note, &[verifier.clone()]).unwrap();
+        let opened = open_note(&v.note, std::slice::from_ref(&verifier)).unwrap();
         assert_eq!(opened.text, text);
         assert_eq!(opened.verified_by, vec![verifier.name().to_owned()]);
         assert!(opened.unverified.is_empty());
@@ -155,7 +155,12 @@ fn fixed_seed_signer_round_trips() {
 
     // A text with empty lines inside is fine: the text ends at the last blank line.
     let text = "a\n\nb\n";
-    assert_eq!(open_note(&s.sign(text).unwrap(), &[s.verifier()]).unwrap().text, text);
+    assert_eq!(
+        open_note(&s.sign(text).unwrap(), &[s.verifier()])
+            .unwrap()
+            .text,
+        text
+    );
 }
 
 /// Changing one byte of the signed text makes the trusted signature fail: rejected.
@@ -164,7 +169,10 @@ fn tampered_text_is_rejected() {
     let v = &vectors()[1];
     let tampered = v.note.replacen("63096908", "63096909", 1);
     let err = note_err(open_note(&tampered, &vectors_verifiers()));
-    assert!(matches!(err, NoteError::BadSignature { ref name, key_id: 0x033de0ae, .. } if name == "sum.golang.org"), "{err}");
+    assert!(
+        matches!(err, NoteError::BadSignature { ref name, key_id: 0x033de0ae, .. } if name == "sum.golang.org"),
+        "{err}"
+    );
 }
 
 /// A verifier with the right name but another key has another key id: the signature is by an
@@ -227,6 +235,9 @@ fn wrong_signature_length_is_rejected() {
     ));
 }
 
+/// A malformed note and a check of the error it must give.
+type Case = (String, fn(&NoteError) -> bool);
+
 /// Structural problems: no blank line, nothing after it, unterminated last line, bad base64,
 /// a hyphen or en dash for the em dash, a missing space, a name with `+` or a non-breaking
 /// space, CRLF line endings, other control characters.
@@ -236,24 +247,66 @@ fn malformed_notes_are_rejected() {
     let good = s.sign("text\n").unwrap();
     let vs = [s.verifier()];
     let sig = good.strip_prefix("text\n\n").unwrap();
-    let cases: Vec<(String, fn(&NoteError) -> bool)> = vec![
-        (good.replacen("\n\n", "\n", 1), |e| *e == NoteError::MissingSeparator),
-        ("text\n\n".to_owned(), |e| matches!(e, NoteError::SignatureBlock(_))),
-        (good.trim_end().to_owned(), |e| matches!(e, NoteError::SignatureBlock(_))),
-        (format!("{good}\n"), |e| matches!(e, NoteError::SignatureBlock(_))),
-        (good.replacen('=', "!", 1), |e| matches!(e, NoteError::SignatureLine { line: 1, .. })),
-        (good.replacen('\u{2014}', "-", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (good.replacen('\u{2014}', "\u{2013}", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (good.replacen("\u{2014} ", "\u{2014}", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (good.replacen("\u{2014} ", "\u{2014}  ", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (good.replacen("log.example ", "log.example  ", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (good.replacen("log.example", "log+example", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (good.replacen("log.example", "log\u{a0}example", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (good.replacen("log.example", "log\u{3000}example", 1), |e| matches!(e, NoteError::SignatureLine { .. })),
-        (format!("{good}{}", sig.replacen("\u{2014} ", "- ", 1)), |e| matches!(e, NoteError::SignatureLine { line: 2, .. })),
-        (good.replace('\n', "\r\n"), |e| matches!(e, NoteError::ControlCharacter { byte: b'\r', offset: 4, .. })),
-        (good.replacen("text", "te\txt", 1), |e| matches!(e, NoteError::ControlCharacter { byte: b'\t', .. })),
-        (good.replacen("text", "te\0xt", 1), |e| matches!(e, NoteError::ControlCharacter { byte: 0, .. })),
+    let cases: Vec<Case> = vec![
+        (good.replacen("\n\n", "\n", 1), |e| {
+            *e == NoteError::MissingSeparator
+        }),
+        ("text\n\n".to_owned(), |e| {
+            matches!(e, NoteError::SignatureBlock(_))
+        }),
+        (good.trim_end().to_owned(), |e| {
+            matches!(e, NoteError::SignatureBlock(_))
+        }),
+        (format!("{good}\n"), |e| {
+            matches!(e, NoteError::SignatureBlock(_))
+        }),
+        (good.replacen('=', "!", 1), |e| {
+            matches!(e, NoteError::SignatureLine { line: 1, .. })
+        }),
+        (good.replacen('\u{2014}', "-", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (good.replacen('\u{2014}', "\u{2013}", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (good.replacen("\u{2014} ", "\u{2014}", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (good.replacen("\u{2014} ", "\u{2014}  ", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (good.replacen("log.example ", "log.example  ", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (good.replacen("log.example", "log+example", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (good.replacen("log.example", "log\u{a0}example", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (good.replacen("log.example", "log\u{3000}example", 1), |e| {
+            matches!(e, NoteError::SignatureLine { .. })
+        }),
+        (
+            format!("{good}{}", sig.replacen("\u{2014} ", "- ", 1)),
+            |e| matches!(e, NoteError::SignatureLine { line: 2, .. }),
+        ),
+        (good.replace('\n', "\r\n"), |e| {
+            matches!(
+                e,
+                NoteError::ControlCharacter {
+                    byte: b'\r',
+                    offset: 4,
+                    ..
+                }
+            )
+        }),
+        (good.replacen("text", "te\txt", 1), |e| {
+            matches!(e, NoteError::ControlCharacter { byte: b'\t', .. })
+        }),
+        (good.replacen("text", "te\0xt", 1), |e| {
+            matches!(e, NoteError::ControlCharacter { byte: 0, .. })
+        }),
     ];
     for (i, (note, ok)) in cases.into_iter().enumerate() {
         let err = note_err(open_note(&note, &vs));
