@@ -18,12 +18,17 @@
 mod dsse;
 mod json;
 mod keys;
+mod note;
 mod statement;
 mod trust;
 mod verify;
 
 pub use dsse::{pae, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE};
 pub use keys::{PrivateKey, PublicKey};
+pub use note::{
+    check_key_name, key_id as note_key_id, open_note, NoteError, NoteSignature, NoteSigner,
+    NoteVerifier, OpenedNote, MAX_NOTE_BYTES, MAX_NOTE_SIGNATURES, SIG_TYPE_ED25519,
+};
 pub use statement::{
     Statement, Subject, PREDICATE_APPROVAL, PREDICATE_MODEL_METADATA, PREDICATE_WAIVER,
     STATEMENT_TYPE,
@@ -113,4 +118,7 @@ pub enum AttestError {
         /// The broken rule.
         reason: String,
     },
+    /// A C2SP signed note, vkey or key name is malformed, or the note does not verify.
+    #[error("signed note: {0}")]
+    Note(NoteError),
 }

@@ -24,6 +24,7 @@
 //! The format, the durability argument and the limits of verification without signed
 //! checkpoints are described in `docs/ledger.md`.
 
+pub mod checkpoint;
 pub mod export;
 pub mod merkle;
 pub mod record;
@@ -31,6 +32,10 @@ pub mod sqlite;
 pub mod store;
 pub mod verify;
 
+pub use checkpoint::{
+    format_consistency_proof, open_checkpoint, parse_consistency_proof, sign_checkpoint,
+    verify_tlog_proof, Checkpoint, CheckpointError, TlogProof, VerifiedProof, TLOG_PROOF_HEADER,
+};
 pub use export::export_jsonl;
 pub use merkle::{
     node_hash, verify_consistency, verify_inclusion, Frontier, Hash, MemoryNodes, NodeSource,
