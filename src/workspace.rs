@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::attest::PrivateKey;
+use crate::attest::{NoteSigner, NoteVerifier, PrivateKey, PublicKey};
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineConfig, EngineError, EnvironmentConfig};
 use crate::ledger::{LedgerError, SqliteStore};
@@ -55,8 +55,18 @@ pub struct WorkspaceConfig {
     pub ledger: PathBuf,
     /// The engine's private key (PKCS#8 PEM).
     pub engine_key: PathBuf,
+    /// Checkpoint origin line and signer name (C2SP), e.g. `modelgate.example.com/ledger`.
+    #[serde(default = "default_origin")]
+    pub origin: String,
     /// Environments a request may name.
     pub environments: BTreeMap<String, EnvironmentConfig>,
+}
+
+/// The origin of a workspace that does not name one.
+pub const DEFAULT_ORIGIN: &str = "modelgate.local/ledger";
+
+fn default_origin() -> String {
+    DEFAULT_ORIGIN.to_string()
 }
 
 /// Why a workspace could not be created or opened.
@@ -165,6 +175,7 @@ impl Workspace {
             policy_dir,
             ledger: PathBuf::from("ledger.db"),
             engine_key: PathBuf::from("engine.key"),
+            origin: default_origin(),
             environments: EngineConfig::default().environments,
         };
         let ws = Workspace {
@@ -280,6 +291,29 @@ impl Workspace {
     pub fn engine(&self, clock: Arc<dyn Clock>) -> Result<Engine, WorkspaceError> {
         let bundle = PolicyBundle::load(&self.policy_dir())?;
         Ok(Engine::new(bundle, self.engine_config(), clock)?)
+    }
+
+    /// The checkpoint signer: the engine key under the configured origin as its name.
+    pub fn note_signer(&self) -> Result<NoteSigner, WorkspaceError> {
+        let key = self.engine_key()?;
+        NoteSigner::new(&self.config.origin, key).map_err(|e| WorkspaceError::EngineKey {
+            path: self.engine_key_path(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The checkpoint verifier (public half of [`Workspace::note_signer`]), from `engine.pub`.
+    pub fn note_verifier(&self) -> Result<NoteVerifier, WorkspaceError> {
+        let path = self.home.join("engine.pub");
+        let pem = fs::read_to_string(&path).map_err(io_err(&path))?;
+        let key = PublicKey::from_spki_pem(&pem).map_err(|e| WorkspaceError::EngineKey {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        NoteVerifier::new(&self.config.origin, key).map_err(|e| WorkspaceError::EngineKey {
+            path,
+            message: e.to_string(),
+        })
     }
 
     /// Loads the engine's private key.

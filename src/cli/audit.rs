@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use super::{exit, CliError, CmdResult};
+use crate::engine::audit;
 use crate::ledger::{
-    export_jsonl, parse_record, verify_lines, verify_store, SqliteStore, Store, StoredRecord,
-    VerifyFailure, VerifyReport,
+    export_jsonl, format_consistency_proof, parse_record, verify_lines, verify_store, SqliteStore,
+    Store, StoredRecord, VerifyFailure, VerifyReport,
 };
 use crate::workspace::Workspace;
 
@@ -43,6 +44,32 @@ pub enum AuditCommand {
         /// Output file (JSON Lines).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Print the C2SP verifier key of the engine (`name+hex(keyID)+base64(0x01 ‖ pubkey)`).
+    Vkey,
+    /// Sign (if the ledger grew) and print the latest checkpoint.
+    Checkpoint {
+        /// Also write it to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a `c2sp.org/tlog-proof@v1` for record N against a stored checkpoint.
+    Prove {
+        /// Record index.
+        index: u64,
+        /// Size of the checkpoint to prove against (default: the latest).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Write the proof here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the RFC 6962 consistency proof from size OLD to NEW, one base64 hash per line.
+    Consistency {
+        /// The earlier tree size.
+        old: u64,
+        /// The later tree size.
+        new: u64,
     },
 }
 
@@ -149,9 +176,56 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
         AuditCommand::Verify {
             from_export: None, ..
         } => {
-            let store = open_store(home)?;
-            let r = verify_store(&store)?;
+            let ws = Workspace::open(home)?;
+            let store = SqliteStore::open_read_only(&ws.ledger_path())?;
+            let mut r = verify_store(&store)?;
+            if r.failure.is_none() {
+                let verifier = ws.note_verifier()?;
+                if let Some((size, problem)) =
+                    audit::verify_checkpoints(&store, &verifier, &ws.config().origin)?
+                {
+                    r.failure = Some(VerifyFailure {
+                        index: size.saturating_sub(1),
+                        problem,
+                    });
+                }
+            }
             Ok(report(&r, "workspace ledger"))
+        }
+        AuditCommand::Vkey => {
+            let ws = Workspace::open(home)?;
+            say!("{}", ws.note_verifier()?.to_vkey());
+            Ok(exit::OK)
+        }
+        AuditCommand::Checkpoint { out } => {
+            let ws = Workspace::open(home)?;
+            let mut store = ws.store()?;
+            let cp = audit::checkpoint(&mut store, &ws.note_signer()?, &ws.config().origin)?;
+            if let Some(path) = out {
+                std::fs::write(&path, &cp.note).map_err(|e| {
+                    CliError::internal(format!("cannot write `{}`: {e}", path.display()))
+                })?;
+            }
+            say_raw!("{}", cp.note);
+            Ok(exit::OK)
+        }
+        AuditCommand::Prove { index, size, out } => {
+            let store = open_store(home)?;
+            let proof = audit::prove(&store, index, size)?;
+            let text = proof.to_text();
+            match out {
+                Some(path) => std::fs::write(&path, &text).map_err(|e| {
+                    CliError::internal(format!("cannot write `{}`: {e}", path.display()))
+                })?,
+                None => say_raw!("{text}"),
+            }
+            Ok(exit::OK)
+        }
+        AuditCommand::Consistency { old, new } => {
+            let store = open_store(home)?;
+            let proof = audit::consistency(&store, old, new)?;
+            say_raw!("{}", format_consistency_proof(&proof));
+            Ok(exit::OK)
         }
         AuditCommand::Show { index } => {
             let store = open_store(home)?;

@@ -11,6 +11,7 @@
 //! bundle), which close the gate.
 
 pub mod attestations;
+pub mod audit;
 pub mod decision;
 pub mod request;
 pub mod trust;

@@ -1,0 +1,134 @@
+//! What an auditor does with the CLI's checkpoint commands, checked with nothing but the vkey and
+//! the library's stand-alone verifiers: a record's inclusion proof against a signed checkpoint,
+//! a later checkpoint extending an earlier one, and a replaced checkpoint caught by verify.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use modelgate::attest::NoteVerifier;
+use modelgate::ledger::{
+    open_checkpoint, parse_consistency_proof, verify_consistency, verify_inclusion,
+    verify_tlog_proof,
+};
+
+fn mg(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("MODELGATE_HOME")
+        .output()
+        .unwrap()
+}
+
+fn out(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn an_auditor_with_only_the_vkey_verifies_inclusion_and_consistency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("demo");
+    let demo = Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["demo", "--dir", home.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(demo.status.success());
+
+    let vkey = out(&mg(&home, &["audit", "vkey"])).trim().to_string();
+    let verifier = NoteVerifier::from_vkey(&vkey).unwrap();
+    let origin = verifier.name().to_string();
+
+    let first = out(&mg(&home, &["audit", "checkpoint"]));
+    let old = open_checkpoint(&first, std::slice::from_ref(&verifier), Some(&origin)).unwrap();
+    // Asking again without growth returns the same checkpoint.
+    assert_eq!(out(&mg(&home, &["audit", "checkpoint"])), first);
+
+    // Record 3's bytes, exactly as stored, and its proof.
+    let record = mg(&home, &["audit", "show", "3"]).stdout;
+    let record = &record[..record.len() - 1]; // drop the newline `show` adds
+    let proof = out(&mg(&home, &["audit", "prove", "3"]));
+    let checked = verify_tlog_proof(
+        &proof,
+        record,
+        std::slice::from_ref(&verifier),
+        &origin,
+        |l, i, n, p, r| verify_inclusion(l, i, n, p, r).is_ok(),
+    )
+    .unwrap();
+    assert_eq!(checked.index, 3);
+    // The same proof does not prove other bytes.
+    let mut other = record.to_vec();
+    other[10] ^= 1;
+    assert!(verify_tlog_proof(
+        &proof,
+        &other,
+        std::slice::from_ref(&verifier),
+        &origin,
+        |l, i, n, p, r| verify_inclusion(l, i, n, p, r).is_ok(),
+    )
+    .is_err());
+
+    // The ledger grows; the new checkpoint extends the old one.
+    let req = home.join("requests/fraud-detector-production.json");
+    mg(&home, &["check", "--request", req.to_str().unwrap()]);
+    let second = out(&mg(&home, &["audit", "checkpoint"]));
+    let new = open_checkpoint(&second, std::slice::from_ref(&verifier), Some(&origin)).unwrap();
+    assert_eq!(new.size, old.size + 1);
+    let text = out(&mg(
+        &home,
+        &[
+            "audit",
+            "consistency",
+            &old.size.to_string(),
+            &new.size.to_string(),
+        ],
+    ));
+    let hashes = parse_consistency_proof(&text).unwrap();
+    verify_consistency(old.size, new.size, &old.root, &new.root, &hashes).unwrap();
+    assert!(verify_consistency(old.size, new.size, &new.root, &old.root, &hashes).is_err());
+
+    assert!(mg(&home, &["audit", "verify"]).status.success());
+}
+
+#[test]
+fn a_replaced_checkpoint_is_reported_by_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("demo");
+    Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["demo", "--dir", home.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let cp = out(&mg(&home, &["audit", "checkpoint"]));
+    let size: u64 = cp.lines().nth(1).unwrap().parse().unwrap();
+    // Another engine key signs a checkpoint over a different root for the same size.
+    let other_home = tmp.path().join("other");
+    Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["demo", "--dir", other_home.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let forged = out(&mg(&other_home, &["audit", "checkpoint"]));
+    let conn = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE checkpoints SET note = ?1 WHERE size = ?2",
+            rusqlite::params![forged, size as i64],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let o = mg(&home, &["audit", "verify"]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("checkpoint does not verify"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
