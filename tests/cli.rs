@@ -2,21 +2,15 @@
 //! Exit codes are a contract: 0 allow/ok, 2 deny, 3 invalid input or usage, 4 tampered, 1 internal.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::mg;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-
-fn mg(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelgate"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("MODELGATE_HOME")
-        .output()
-        .unwrap()
-}
 
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap()

@@ -3,7 +3,10 @@
 //! a later checkpoint extending an earlier one, and a replaced checkpoint caught by verify.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
+mod common;
+
+use common::mg;
+
 use std::process::{Command, Output};
 
 use modelgate::attest::NoteVerifier;
@@ -11,16 +14,6 @@ use modelgate::ledger::{
     open_checkpoint, parse_consistency_proof, verify_consistency, verify_inclusion,
     verify_tlog_proof,
 };
-
-fn mg(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_modelgate"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("MODELGATE_HOME")
-        .output()
-        .unwrap()
-}
 
 fn out(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

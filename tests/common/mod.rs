@@ -268,3 +268,14 @@ pub fn invalid(err: EngineError) -> Vec<(String, String)> {
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
+
+/// Runs the `modelgate` binary on workspace `home` with `args`, ignoring `MODELGATE_HOME`.
+pub fn mg(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("MODELGATE_HOME")
+        .output()
+        .unwrap()
+}
