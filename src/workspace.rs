@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attest::{NoteSigner, NoteVerifier, PrivateKey, PublicKey};
 use crate::clock::Clock;
+use crate::engine::audit::AutoCheckpoint;
 use crate::engine::{Engine, EngineConfig, EngineError, EnvironmentConfig};
 use crate::ledger::{LedgerError, SqliteStore};
 use crate::policy::{PolicyBundle, PolicyError};
@@ -58,6 +59,12 @@ pub struct WorkspaceConfig {
     /// Checkpoint origin line and signer name (C2SP), e.g. `modelgate.example.com/ledger`.
     #[serde(default = "default_origin")]
     pub origin: String,
+    /// Sign a checkpoint automatically once this many records are not covered (0: off).
+    #[serde(default = "default_checkpoint_every_records")]
+    pub checkpoint_every_records: u64,
+    /// Sign a checkpoint automatically once the newest covered record is this old (0: off).
+    #[serde(default = "default_checkpoint_every_seconds")]
+    pub checkpoint_every_seconds: u64,
     /// Environments a request may name.
     pub environments: BTreeMap<String, EnvironmentConfig>,
 }
@@ -67,6 +74,14 @@ pub const DEFAULT_ORIGIN: &str = "modelgate.local/ledger";
 
 fn default_origin() -> String {
     DEFAULT_ORIGIN.to_string()
+}
+
+fn default_checkpoint_every_records() -> u64 {
+    100
+}
+
+fn default_checkpoint_every_seconds() -> u64 {
+    300
 }
 
 /// Why a workspace could not be created or opened.
@@ -176,6 +191,8 @@ impl Workspace {
             ledger: PathBuf::from("ledger.db"),
             engine_key: PathBuf::from("engine.key"),
             origin: default_origin(),
+            checkpoint_every_records: default_checkpoint_every_records(),
+            checkpoint_every_seconds: default_checkpoint_every_seconds(),
             environments: EngineConfig::default().environments,
         };
         let ws = Workspace {
@@ -290,7 +307,13 @@ impl Workspace {
     /// Loads the policy bundle and builds the engine with `clock`.
     pub fn engine(&self, clock: Arc<dyn Clock>) -> Result<Engine, WorkspaceError> {
         let bundle = PolicyBundle::load(&self.policy_dir())?;
-        Ok(Engine::new(bundle, self.engine_config(), clock)?)
+        let auto = AutoCheckpoint {
+            signer: self.note_signer()?,
+            origin: self.config.origin.clone(),
+            every_records: self.config.checkpoint_every_records,
+            every_seconds: self.config.checkpoint_every_seconds,
+        };
+        Ok(Engine::new(bundle, self.engine_config(), clock)?.with_auto_checkpoints(auto))
     }
 
     /// The checkpoint signer: the engine key under the configured origin as its name.

@@ -125,3 +125,61 @@ fn a_replaced_checkpoint_is_reported_by_verify() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+#[test]
+fn checkpoints_are_signed_automatically_by_count_and_by_age() {
+    use std::sync::Arc;
+
+    use modelgate::clock::{parse_rfc3339, FixedClock};
+    use modelgate::engine::audit::AutoCheckpoint;
+    use modelgate::engine::Engine;
+    use modelgate::ledger::Store;
+    use modelgate::policy::PolicyBundle;
+
+    let mut f = common::Fixture::new();
+    let auto = |every_records, every_seconds| AutoCheckpoint {
+        signer: f.ws.note_signer().unwrap(),
+        origin: f.ws.config().origin.clone(),
+        every_records,
+        every_seconds,
+    };
+    let bundle = || PolicyBundle::load(&f.ws.policy_dir()).unwrap();
+    let (md, approvals) = common::complete("m", "1.0.0", 2);
+    let req = serde_json::to_vec(&common::request(
+        "m",
+        "1.0.0",
+        "production",
+        &common::with(&md, &approvals),
+    ))
+    .unwrap();
+
+    // By count: every 3 uncovered records.
+    let engine = Engine::new(bundle(), f.ws.engine_config(), f.clock.clone())
+        .unwrap()
+        .with_auto_checkpoints(auto(3, 0));
+    assert_eq!(f.store.latest_checkpoint().unwrap(), None);
+    let mut sizes = Vec::new();
+    for _ in 0..4 {
+        engine.decide(&mut f.store, &req).unwrap();
+        sizes.push(f.store.latest_checkpoint().unwrap().map(|(s, _)| s));
+    }
+    // The fixture starts with 6 records (activation + 5 keys): the first decision makes 7 > 3.
+    assert_eq!(sizes, [Some(7), Some(7), Some(7), Some(10)]);
+
+    // By age: an hour later, one more decision is enough.
+    let later = Arc::new(FixedClock(parse_rfc3339("2026-11-27T13:00:00Z").unwrap()));
+    let engine = Engine::new(bundle(), f.ws.engine_config(), later)
+        .unwrap()
+        .with_auto_checkpoints(auto(0, 600));
+    engine.decide(&mut f.store, &req).unwrap();
+    assert_eq!(
+        f.store.latest_checkpoint().unwrap().map(|(s, _)| s),
+        Some(11)
+    );
+    let verify = mg(f.ws.home(), &["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}

@@ -7,11 +7,80 @@
 //! signature, origin and root against the tree. The formats live in
 //! [`crate::ledger::checkpoint`]; the note signatures in [`crate::attest::note`].
 
+use time::OffsetDateTime;
+
 use super::EngineError;
 use crate::attest::{NoteSigner, NoteVerifier};
+use crate::clock::parse_rfc3339;
 use crate::ledger::{
-    open_checkpoint, sign_checkpoint, Checkpoint, Hash, LedgerError, Store, TlogProof,
+    open_checkpoint, parse_record, sign_checkpoint, Checkpoint, Hash, LedgerError, Store, TlogProof,
 };
+
+/// When to sign a checkpoint without being asked: after `every_records` new records, or when
+/// the newest checkpointed record is older than `every_seconds` (checked at each decision).
+pub struct AutoCheckpoint {
+    /// The engine key as a note signer.
+    pub signer: NoteSigner,
+    /// Checkpoint origin line.
+    pub origin: String,
+    /// Sign once this many records are not covered by the latest checkpoint (0: never by count).
+    pub every_records: u64,
+    /// Sign once the newest covered record is this old (0: never by age).
+    pub every_seconds: u64,
+}
+
+impl std::fmt::Debug for AutoCheckpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutoCheckpoint")
+            .field("origin", &self.origin)
+            .field("every_records", &self.every_records)
+            .field("every_seconds", &self.every_seconds)
+            .finish()
+    }
+}
+
+impl AutoCheckpoint {
+    /// Signs and stores a checkpoint if one is due at `now`; returns it when one was made.
+    pub fn maybe_checkpoint(
+        &self,
+        store: &mut dyn Store,
+        now: OffsetDateTime,
+    ) -> Result<Option<StoredCheckpoint>, EngineError> {
+        let size = store.size()?;
+        if size == 0 {
+            return Ok(None);
+        }
+        let covered = store.latest_checkpoint()?.map_or(0, |(s, _)| s);
+        if covered >= size {
+            return Ok(None);
+        }
+        let by_count = self.every_records > 0 && size - covered >= self.every_records;
+        let by_age = self.every_seconds > 0 && self.covered_age(store, covered, now)?;
+        if !(by_count || by_age) {
+            return Ok(None);
+        }
+        checkpoint(store, &self.signer, &self.origin).map(Some)
+    }
+
+    /// Whether the newest record covered by the latest checkpoint (or, with none, the first
+    /// record) is at least `every_seconds` old.
+    fn covered_age(
+        &self,
+        store: &dyn Store,
+        covered: u64,
+        now: OffsetDateTime,
+    ) -> Result<bool, EngineError> {
+        let Some(stored) = store.record(covered.saturating_sub(1))? else {
+            return Ok(false);
+        };
+        let record = parse_record(&stored.bytes)?;
+        let Ok(time) = parse_rfc3339(&record.time) else {
+            return Ok(true);
+        };
+        let limit = i64::try_from(self.every_seconds).unwrap_or(i64::MAX);
+        Ok((now - time).whole_seconds() >= limit)
+    }
+}
 
 /// A checkpoint as stored: its size and the signed note text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -135,6 +135,7 @@ pub struct Engine {
     bundle: PolicyBundle,
     config: EngineConfig,
     clock: Arc<dyn Clock>,
+    checkpoints: Option<audit::AutoCheckpoint>,
 }
 
 impl fmt::Debug for Engine {
@@ -158,7 +159,14 @@ impl Engine {
             bundle,
             config,
             clock,
+            checkpoints: None,
         })
+    }
+
+    /// Signs checkpoints automatically after decisions, as `auto` says.
+    pub fn with_auto_checkpoints(mut self, auto: audit::AutoCheckpoint) -> Engine {
+        self.checkpoints = Some(auto);
+        self
     }
 
     /// The policy bundle in use.
@@ -362,6 +370,13 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::Internal("the ledger did not return the appended record".into())
             })?;
+        if let Some(auto) = &self.checkpoints {
+            // The decision is already durable: a checkpoint that cannot be made now is made by
+            // a later decision or `audit checkpoint`, and must not turn this answer into an error.
+            if let Err(e) = auto.maybe_checkpoint(store, self.clock.now()) {
+                tracing::warn!(error = %e, "automatic checkpoint not made");
+            }
+        }
         Ok(Decision {
             body: judgement.body,
             ledger: LedgerRef {
