@@ -127,11 +127,7 @@ fn tier0_validator_who_is_also_developer_is_denied() {
         reason_ids(&d),
         ["tier0.validator-approval", "tier0.validator-not-developer"]
     );
-    assert!(
-        findings(&d).contains("metadata names `alice@example.com` as validator"),
-        "{}",
-        findings(&d)
-    );
+    assert_finding(&d, "metadata names `alice@example.com` as validator");
     let sod = &d.body.reasons[1];
     assert_eq!(sod.values["resource.developer"], json!("alice@example.com"));
     assert_eq!(sod.values["resource.validator"], json!("alice@example.com"));
@@ -152,11 +148,7 @@ fn expired_approval_does_not_count_and_the_finding_says_when_it_expired() {
         .unwrap();
     assert!(!d.is_allow());
     assert_eq!(reason_ids(&d), ["tier0.risk-officer-approval"]);
-    assert!(
-        findings(&d).contains("expired at 2026-11-17T12:00:00Z"),
-        "{}",
-        findings(&d)
-    );
+    assert_finding(&d, "expired at 2026-11-17T12:00:00Z");
     assert!(!d.body.attestations[3].counted);
 }
 
@@ -171,11 +163,7 @@ fn approval_bound_to_other_metadata_does_not_count() {
         .decide(&request("m", "1.0.0", "production", &[md, moved]))
         .unwrap();
     assert!(!d.is_allow());
-    assert!(
-        findings(&d).contains("bound to metadata payload"),
-        "{}",
-        findings(&d)
-    );
+    assert_finding(&d, "bound to metadata payload");
 }
 
 #[test]
@@ -188,7 +176,7 @@ fn approval_in_a_role_the_key_does_not_hold_does_not_count() {
         .decide(&request("m", "1.0.0", "production", &[md, fake_owner]))
         .unwrap();
     assert!(!d.is_allow());
-    assert!(findings(&d).contains("role"), "{}", findings(&d));
+    assert_finding(&d, "role");
 }
 
 #[test]
@@ -222,11 +210,7 @@ fn metadata_signed_by_untrusted_revoked_expired_or_wrong_role_keys_counts_for_no
             "signer {signer}: {}",
             findings(&d)
         );
-        assert!(
-            reason_ids(&d).contains(&"common.metadata-verified".to_string()),
-            "{:?}",
-            reason_ids(&d)
-        );
+        assert_denied_by(&d, "common.metadata-verified");
         assert!(f.size() > before, "the deny is recorded");
     }
     f.assert_ledger_intact();
@@ -244,12 +228,8 @@ fn tampered_payload_fails_verification_and_is_denied() {
     req["attestations"][0]["payload"] = json!(base64_encode(&payload));
     let d = f.decide(&req).unwrap();
     assert!(!d.is_allow());
-    assert!(
-        reason_ids(&d).contains(&"common.metadata-verified".to_string()),
-        "{:?}",
-        reason_ids(&d)
-    );
-    assert!(findings(&d).contains("does not verify"), "{}", findings(&d));
+    assert_denied_by(&d, "common.metadata-verified");
+    assert_finding(&d, "does not verify");
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
@@ -266,11 +246,7 @@ fn subject_digest_other_than_the_requested_artifact_is_denied() {
     let d = f.decide(&req).unwrap();
     assert!(!d.is_allow());
     assert_eq!(reason_ids(&d), ["common.artifact-digest-matches"]);
-    assert!(
-        findings(&d).contains("another artifact"),
-        "{}",
-        findings(&d)
-    );
+    assert_finding(&d, "another artifact");
 }
 
 #[test]
@@ -399,7 +375,7 @@ fn waivers_are_reported_and_never_loosen_a_decision() {
         .decide(&request("m", "1.0.0", "production", &all))
         .unwrap();
     assert!(!d.is_allow());
-    assert!(findings(&d).contains("waiver"), "{}", findings(&d));
+    assert_finding(&d, "waiver");
 }
 
 #[test]

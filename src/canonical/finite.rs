@@ -158,49 +158,49 @@ impl ser::Serializer for FiniteCheck {
     }
 }
 
-impl ser::SerializeSeq for FiniteCheck {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> CheckResult {
-        value.serialize(FiniteCheck)
-    }
-    fn end(self) -> CheckResult {
-        Ok(())
-    }
+/// The compound serializers only walk into their elements: one impl per serde trait, all alike.
+macro_rules! walk_elements {
+    ($($trait:ident :: $method:ident),* $(,)?) => {$(
+        impl ser::$trait for FiniteCheck {
+            type Ok = ();
+            type Error = CanonicalError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> CheckResult {
+                value.serialize(FiniteCheck)
+            }
+            fn end(self) -> CheckResult {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for FiniteCheck {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> CheckResult {
-        value.serialize(FiniteCheck)
-    }
-    fn end(self) -> CheckResult {
-        Ok(())
-    }
+/// Like [`walk_elements`] for the serializers whose fields carry a static name.
+macro_rules! walk_named_fields {
+    ($($trait:ident),* $(,)?) => {$(
+        impl ser::$trait for FiniteCheck {
+            type Ok = ();
+            type Error = CanonicalError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _: &'static str,
+                value: &T,
+            ) -> CheckResult {
+                value.serialize(FiniteCheck)
+            }
+            fn end(self) -> CheckResult {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for FiniteCheck {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> CheckResult {
-        value.serialize(FiniteCheck)
-    }
-    fn end(self) -> CheckResult {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for FiniteCheck {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> CheckResult {
-        value.serialize(FiniteCheck)
-    }
-    fn end(self) -> CheckResult {
-        Ok(())
-    }
-}
+walk_elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
+walk_named_fields!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for FiniteCheck {
     type Ok = ();
@@ -209,36 +209,6 @@ impl ser::SerializeMap for FiniteCheck {
         key.serialize(FiniteCheck)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> CheckResult {
-        value.serialize(FiniteCheck)
-    }
-    fn end(self) -> CheckResult {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for FiniteCheck {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> CheckResult {
-        value.serialize(FiniteCheck)
-    }
-    fn end(self) -> CheckResult {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for FiniteCheck {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> CheckResult {
         value.serialize(FiniteCheck)
     }
     fn end(self) -> CheckResult {

@@ -279,3 +279,19 @@ pub fn mg(home: &std::path::Path, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// Asserts that some finding of `d` contains `fragment`, printing all findings otherwise.
+pub fn assert_finding(d: &Decision, fragment: &str) {
+    let all = findings(d);
+    assert!(
+        all.contains(fragment),
+        "want {fragment:?} in findings:\n{all}"
+    );
+}
+
+/// Asserts that `d` is a deny and names policy `id` among its reasons.
+pub fn assert_denied_by(d: &Decision, id: &str) {
+    assert!(!d.is_allow(), "allowed; expected a deny by {id}");
+    let ids = reason_ids(d);
+    assert!(ids.iter().any(|r| r == id), "want {id} in {ids:?}");
+}
