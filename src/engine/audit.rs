@@ -62,6 +62,15 @@ impl AutoCheckpoint {
         checkpoint(store, &self.signer, &self.origin).map(Some)
     }
 
+    /// Runs after a decision is durable: a checkpoint that cannot be made now is made by a later
+    /// decision or `audit checkpoint`, so a failure is logged and never turns the answer into an
+    /// error.
+    pub fn after_decision(&self, store: &mut dyn Store, now: OffsetDateTime) {
+        if let Err(e) = self.maybe_checkpoint(store, now) {
+            tracing::warn!(error = %e, "automatic checkpoint not made");
+        }
+    }
+
     /// Whether the newest record covered by the latest checkpoint (or, with none, the first
     /// record) is at least `every_seconds` old.
     fn covered_age(

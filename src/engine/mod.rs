@@ -26,7 +26,11 @@ use crate::attest::TrustStore;
 use crate::canonical;
 use crate::clock::{rfc3339, Clock};
 use crate::digest::sha256_prefixed;
-use crate::ledger::{parse_record, LedgerError, RecordDraft, RecordKind, SealedRecord, Store};
+use crate::ledger::group::AfterBatch;
+use crate::ledger::{
+    append_one, parse_record, AppendGuard, AppendRequest, GroupCommit, LedgerError, RecordDraft,
+    RecordKind, SealedRecord, Store,
+};
 use crate::metadata::schema::SchemaError;
 use crate::metadata::{derive_model_facts, unverified_model_facts, Schemas};
 use crate::policy::input::{EnvironmentFacts, PolicyInput};
@@ -135,7 +139,7 @@ pub struct Engine {
     bundle: PolicyBundle,
     config: EngineConfig,
     clock: Arc<dyn Clock>,
-    checkpoints: Option<audit::AutoCheckpoint>,
+    checkpoints: Option<Arc<audit::AutoCheckpoint>>,
 }
 
 impl fmt::Debug for Engine {
@@ -165,7 +169,7 @@ impl Engine {
 
     /// Signs checkpoints automatically after decisions, as `auto` says.
     pub fn with_auto_checkpoints(mut self, auto: audit::AutoCheckpoint) -> Engine {
-        self.checkpoints = Some(auto);
+        self.checkpoints = Some(Arc::new(auto));
         self
     }
 
@@ -302,88 +306,131 @@ impl Engine {
     /// allow or deny, is appended to the ledger; if that fails the result is an error, never an
     /// unrecorded allow.
     pub fn decide(&self, store: &mut dyn Store, request: &[u8]) -> Result<Decision, EngineError> {
-        let mut attempt = 0;
-        let decision = loop {
-            attempt += 1;
+        let decision = self.retrying(|| {
             // The trust store is read as of `trusted_up_to`; the decision is appended only if no
             // trust change landed since, so a key revoked meanwhile can never count.
             let trusted_up_to = store.size()?;
             let trust = load_trust(store)?;
-            let judgement = match self.judge(&trust, request) {
-                Ok(j) => j,
-                Err(e) => {
-                    tracing::info!(error = %e, "request not judged");
-                    return Err(e);
-                }
-            };
-            match self.record(store, trusted_up_to, judgement) {
-                Err(EngineError::Ledger(LedgerError::Raced { index, .. }))
-                    if attempt < MAX_ATTEMPTS =>
-                {
-                    tracing::info!(index, "trust changed while deciding; deciding again");
-                }
-                other => break other,
-            }
-        };
-        match &decision {
-            Ok(d) => tracing::info!(
-                model = %d.body.request.model,
-                version = %d.body.request.version,
-                environment = %d.body.request.environment,
-                decision = ?d.body.decision,
-                index = d.ledger.index,
-                "decision recorded"
-            ),
-            Err(e) => tracing::error!(error = %e, "decision not recorded: gate closed"),
-        }
+            let judgement = self.judge_logged(&trust, request)?;
+            self.record(store, trusted_up_to, judgement)
+        });
+        log_outcome(&decision);
         decision
     }
 
-    /// Appends a judgement to the ledger (attestations first, then the decision record) and
-    /// returns the durable decision. `trusted_up_to` is the ledger size at which the trust store
-    /// used for the judgement was read: if a `key_change` record was appended at or after it,
-    /// nothing is recorded and the error is [`LedgerError::Raced`].
+    /// [`Engine::decide`] for a long-running process: trust is read through `reader` (its own
+    /// connection), and the decision is appended through the group-commit `appender`, which
+    /// answers once the batch holding it is durable. The bundle must have been activated
+    /// ([`Engine::activate_bundle`]) on the ledger before the appender started, and automatic
+    /// checkpoints run after each batch ([`Engine::checkpoint_hook`]).
+    pub fn decide_grouped(
+        &self,
+        reader: &dyn Store,
+        appender: &GroupCommit,
+        request: &[u8],
+    ) -> Result<Decision, EngineError> {
+        let decision = self.retrying(|| {
+            let trusted_up_to = reader.size()?;
+            let trust = load_trust(reader)?;
+            let judgement = self.judge_logged(&trust, request)?;
+            let sealed = appender.append(decision_request(trusted_up_to, &judgement)?);
+            judgement.into_decision(sealed?)
+        });
+        log_outcome(&decision);
+        decision
+    }
+
+    /// Runs `attempt` again (up to [`MAX_ATTEMPTS`] times) while the trust basis moves under it.
+    fn retrying(
+        &self,
+        mut attempt: impl FnMut() -> Result<Decision, EngineError>,
+    ) -> Result<Decision, EngineError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match attempt() {
+                Err(EngineError::Ledger(LedgerError::Raced { index, .. }))
+                    if attempts < MAX_ATTEMPTS =>
+                {
+                    tracing::info!(index, "trust changed while deciding; deciding again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn judge_logged(&self, trust: &TrustStore, request: &[u8]) -> Result<Judgement, EngineError> {
+        self.judge(trust, request).inspect_err(|e| {
+            tracing::info!(error = %e, "request not judged");
+        })
+    }
+
+    /// Appends a judgement to the ledger (the envelopes it used and the decision record, in one
+    /// transaction) and returns the durable decision. `trusted_up_to` is the ledger size at which
+    /// the trust store used for the judgement was read: if a `key_change` record was appended at
+    /// or after it, nothing is recorded and the error is [`LedgerError::Raced`].
     pub fn record(
         &self,
         store: &mut dyn Store,
         trusted_up_to: u64,
         judgement: Judgement,
     ) -> Result<Decision, EngineError> {
-        let body_value = serde_json::to_value(&judgement.body)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        for (digest, bytes) in &judgement.envelopes {
-            store.put_attestation(digest, bytes)?;
-        }
         self.activate_bundle(store)?;
-        let sealed = store
-            .append_unless(
-                RecordKind::KeyChange,
-                trusted_up_to,
-                &[RecordDraft {
-                    kind: RecordKind::Decision,
-                    time: judgement.time,
-                    body: body_value,
-                }],
-            )?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                EngineError::Internal("the ledger did not return the appended record".into())
-            })?;
+        let sealed = append_one(store, decision_request(trusted_up_to, &judgement)?)?;
+        let decision = judgement.into_decision(sealed)?;
         if let Some(auto) = &self.checkpoints {
-            // The decision is already durable: a checkpoint that cannot be made now is made by
-            // a later decision or `audit checkpoint`, and must not turn this answer into an error.
-            if let Err(e) = auto.maybe_checkpoint(store, self.clock.now()) {
-                tracing::warn!(error = %e, "automatic checkpoint not made");
-            }
+            auto.after_decision(store, self.clock.now());
         }
-        Ok(Decision {
-            body: judgement.body,
-            ledger: LedgerRef {
-                index: sealed.index,
-                leaf_hash: hex::encode(sealed.leaf_hash),
-            },
-        })
+        Ok(decision)
+    }
+
+    /// The work to run after each group-commit batch: automatic checkpoints, if configured.
+    pub fn checkpoint_hook(&self) -> Option<AfterBatch> {
+        let auto = Arc::clone(self.checkpoints.as_ref()?);
+        let clock = Arc::clone(&self.clock);
+        Some(Box::new(move |store: &mut dyn Store| {
+            auto.after_decision(store, clock.now());
+        }))
+    }
+}
+
+/// The ledger append for a judgement: its envelopes for the attestation store and the decision
+/// record, guarded by the trust snapshot it was judged against.
+fn decision_request(
+    trusted_up_to: u64,
+    judgement: &Judgement,
+) -> Result<AppendRequest, EngineError> {
+    let body =
+        serde_json::to_value(&judgement.body).map_err(|e| EngineError::Internal(e.to_string()))?;
+    Ok(AppendRequest {
+        guard: Some(AppendGuard {
+            kind: RecordKind::KeyChange,
+            since: trusted_up_to,
+        }),
+        attestations: judgement
+            .envelopes
+            .iter()
+            .map(|(digest, bytes)| (digest.clone(), bytes.clone()))
+            .collect(),
+        drafts: vec![RecordDraft {
+            kind: RecordKind::Decision,
+            time: judgement.time,
+            body,
+        }],
+    })
+}
+
+fn log_outcome(decision: &Result<Decision, EngineError>) {
+    match decision {
+        Ok(d) => tracing::info!(
+            model = %d.body.request.model,
+            version = %d.body.request.version,
+            environment = %d.body.request.environment,
+            decision = ?d.body.decision,
+            index = d.ledger.index,
+            "decision recorded"
+        ),
+        Err(e) => tracing::error!(error = %e, "decision not recorded: gate closed"),
     }
 }
 
@@ -398,4 +445,20 @@ pub struct Judgement {
     pub time: time::OffsetDateTime,
     /// Canonical envelope bytes by digest, for the attestation store.
     pub envelopes: BTreeMap<String, Vec<u8>>,
+}
+
+impl Judgement {
+    /// The answer, once the ledger has returned the sealed decision record.
+    fn into_decision(self, sealed: Vec<SealedRecord>) -> Result<Decision, EngineError> {
+        let record = sealed.into_iter().next().ok_or_else(|| {
+            EngineError::Internal("the ledger did not return the appended record".into())
+        })?;
+        Ok(Decision {
+            body: self.body,
+            ledger: LedgerRef {
+                index: record.index,
+                leaf_hash: hex::encode(record.leaf_hash),
+            },
+        })
+    }
 }

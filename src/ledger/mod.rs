@@ -14,6 +14,8 @@
 //!   keep attestations by digest. There is deliberately no update or delete operation.
 //! - [`sqlite`]: [`SqliteStore`], the embedded implementation (WAL, `synchronous=FULL`,
 //!   `BEGIN IMMEDIATE`). It is the only file that knows about SQLite.
+//! - [`group`]: [`GroupCommit`], the appender thread that batches concurrent appends into one
+//!   durable transaction each ([`Store::append_batch`]).
 //! - [`merkle`]: the RFC 6962 Merkle tree over the leaf hashes, stored as perfect subtree
 //!   nodes ([`NodeSource`]); roots, inclusion and consistency proofs from `O(log n)` node reads,
 //!   and [`verify_inclusion`] / [`verify_consistency`], which need only hashes.
@@ -26,6 +28,7 @@
 
 pub mod checkpoint;
 pub mod export;
+pub mod group;
 pub mod merkle;
 pub mod record;
 pub mod sqlite;
@@ -37,6 +40,7 @@ pub use checkpoint::{
     verify_tlog_proof, Checkpoint, CheckpointError, TlogProof, VerifiedProof, TLOG_PROOF_HEADER,
 };
 pub use export::export_jsonl;
+pub use group::{GroupCommit, GroupOptions, GroupStats};
 pub use merkle::{
     node_hash, verify_consistency, verify_inclusion, Frontier, Hash, MemoryNodes, NodeSource,
     Overlay, ProofError, EMPTY_ROOT,
@@ -46,7 +50,7 @@ pub use record::{
     MAX_RECORD_BYTES, RECORD_VERSION,
 };
 pub use sqlite::SqliteStore;
-pub use store::{Head, Store, StoredRecord};
+pub use store::{append_one, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord};
 pub use verify::{verify_lines, verify_store, VerifyFailure, VerifyReport};
 
 use crate::canonical::CanonicalError;
@@ -203,6 +207,13 @@ pub enum LedgerError {
         /// The missing feature.
         feature: &'static str,
     },
+    /// The batch this append was committed with failed as a whole; nothing of it is
+    /// acknowledged.
+    #[error("the batch holding this append was not committed: {0}")]
+    BatchFailed(#[source] std::sync::Arc<LedgerError>),
+    /// The group-commit appender thread has stopped; nothing more can be appended through it.
+    #[error("the ledger appender has stopped")]
+    AppenderStopped,
     /// Reading an export or writing one failed.
     #[error("ledger i/o failed: {0}")]
     Io(#[from] std::io::Error),

@@ -11,7 +11,8 @@
 //! and `attestations`; migration 2 adds `tree_nodes` and `checkpoints` and builds the Merkle tree
 //! of an existing ledger once); a file written by a newer schema is refused rather than misread.
 //! Every append writes the perfect tree nodes its records complete in the same transaction as the
-//! records and the head, so tree and chain are never out of step. The tree and checkpoint
+//! records and the head, so tree and chain are never out of step. A batch of several callers'
+//! requests ([`Store::append_batch`], used by group commit) is one such transaction. The tree and checkpoint
 //! queries live in the `tree` submodule.
 
 use std::path::Path;
@@ -22,7 +23,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use super::merkle::{Hash, NodeSource, Overlay};
 use super::record::{RecordDraft, RecordKind, SealedRecord};
-use super::store::{seal_batch, Head, Store, StoredRecord};
+use super::store::{
+    append_one, seal_batch, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord,
+};
 use super::LedgerError;
 use crate::digest::{parse_prefixed, sha256_prefixed};
 
@@ -325,7 +328,7 @@ fn decode_row(
 
 impl Store for SqliteStore {
     fn append(&mut self, drafts: &[RecordDraft]) -> Result<Vec<SealedRecord>, LedgerError> {
-        self.append_guarded(None, drafts)
+        append_one(self, AppendRequest::records(drafts.to_vec()))
     }
 
     fn append_unless(
@@ -334,7 +337,16 @@ impl Store for SqliteStore {
         since: u64,
         drafts: &[RecordDraft],
     ) -> Result<Vec<SealedRecord>, LedgerError> {
-        self.append_guarded(Some((kind, since)), drafts)
+        let request = AppendRequest {
+            guard: Some(AppendGuard { kind, since }),
+            ..AppendRequest::records(drafts.to_vec())
+        };
+        append_one(self, request)
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction and one sync for the whole batch.
+    fn append_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<AppendOutcome>, LedgerError> {
+        self.commit_batch(batch)
     }
 
     fn size(&self) -> Result<u64, LedgerError> {
@@ -368,16 +380,7 @@ impl Store for SqliteStore {
     }
 
     fn put_attestation(&mut self, digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
-        if parse_prefixed(digest).is_none() {
-            return Err(LedgerError::InvalidDigest(digest.to_owned()));
-        }
-        let actual = sha256_prefixed(bytes);
-        if actual != digest {
-            return Err(LedgerError::AttestationDigestMismatch {
-                claimed: digest.to_owned(),
-                actual,
-            });
-        }
+        check_attestation(digest, bytes)?;
         self.writable()?;
         let tx = self
             .conn
@@ -450,85 +453,168 @@ impl NodeSource for SqliteStore {
 }
 
 impl SqliteStore {
-    /// One IMMEDIATE transaction: optional guard check, head check, inserts, head move, commit.
-    fn append_guarded(
-        &mut self,
-        guard: Option<(RecordKind, u64)>,
-        drafts: &[RecordDraft],
-    ) -> Result<Vec<SealedRecord>, LedgerError> {
-        if drafts.is_empty() {
-            return Ok(Vec::new());
+    /// The batch transaction: read and check the head once, admit each request against the
+    /// running head, write the admitted ones, move the head, commit (one sync).
+    fn commit_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<AppendOutcome>, LedgerError> {
+        if batch.iter().all(AppendRequest::is_empty) {
+            return Ok(batch.iter().map(|_| Ok(Vec::new())).collect());
         }
         self.writable()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage("starting an append"))?;
-        if let Some((kind, since)) = guard {
-            let found: Option<i64> = tx
-                .query_row(
-                    "SELECT MIN(idx) FROM records WHERE kind = ?1 AND idx >= ?2",
-                    params![kind.as_str(), sql_index(since)?],
-                    |row| row.get(0),
-                )
-                .map_err(storage("checking the append guard"))?;
-            if let Some(index) = found {
-                return Err(LedgerError::Raced {
-                    kind,
-                    index: u64::try_from(index).unwrap_or_default(),
-                });
-            }
-        }
-        let head = read_head(&tx)?;
-        let highest: Option<i64> = tx
-            .query_row("SELECT MAX(idx) FROM records", [], |row| row.get(0))
-            .map_err(storage("reading the highest index"))?;
-        let head_size = head.map_or(0, |h| h.size);
-        let stored_size = highest.map_or(Ok(0), |h| u64::try_from(h).map(|h| h + 1));
-        if stored_size != Ok(head_size) {
-            return Err(LedgerError::Inconsistent(format!(
-                "head says {head_size} records but the highest stored index is {}",
-                highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
-            )));
-        }
-        let sealed = {
+        let head = checked_head(&tx)?;
+        let mut batch_state = BatchState {
+            head,
+            filed: Vec::new(),
+        };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO records (idx, kind, leaf_hash, bytes) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(storage("preparing the record insert"))?;
+            let mut keep = tx
+                .prepare_cached(
+                    "INSERT INTO attestations (digest, bytes) VALUES (?1, ?2) \
+                     ON CONFLICT (digest) DO NOTHING",
+                )
+                .map_err(storage("preparing the attestation insert"))?;
             let stored_nodes = tree::SqlNodes(&tx);
             let mut nodes = Overlay::new(&stored_nodes);
-            seal_batch(drafts, head, |draft, record| {
-                let completed = nodes.push(record.index, record.leaf_hash)?;
-                tree::insert_nodes(&tx, &completed)?;
-                insert
-                    .execute(params![
-                        sql_index(record.index)?,
-                        draft.kind.as_str(),
-                        &record.leaf_hash[..],
-                        &record.bytes
-                    ])
-                    .map_err(storage("inserting a record"))?;
-                Ok(())
-            })?
-        };
-        if let Some(last) = sealed.last() {
-            let size = last
-                .index
-                .checked_add(1)
-                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
+            for request in batch {
+                let sealed = match admit(&tx, &batch_state, request)? {
+                    Ok(sealed) => sealed,
+                    Err(refusal) => {
+                        outcomes.push(Err(refusal));
+                        continue;
+                    }
+                };
+                for (digest, bytes) in &request.attestations {
+                    keep.execute(params![digest, bytes])
+                        .map_err(storage("inserting an attestation"))?;
+                }
+                for (draft, record) in request.drafts.iter().zip(&sealed) {
+                    tree::insert_nodes(&tx, &nodes.push(record.index, record.leaf_hash)?)?;
+                    insert
+                        .execute(params![
+                            sql_index(record.index)?,
+                            draft.kind.as_str(),
+                            &record.leaf_hash[..],
+                            &record.bytes
+                        ])
+                        .map_err(storage("inserting a record"))?;
+                    batch_state.filed.push((draft.kind, record.index));
+                }
+                batch_state.advance(&sealed)?;
+                outcomes.push(Ok(sealed));
+            }
+        }
+        if let Some(last) = batch_state.head.filter(|h| Some(*h) != head) {
             tx.execute(
                 "INSERT INTO head (id, size, leaf_hash) VALUES (0, ?1, ?2) \
                  ON CONFLICT (id) DO UPDATE SET size = excluded.size, leaf_hash = excluded.leaf_hash",
-                params![sql_index(size)?, &last.leaf_hash[..]],
+                params![sql_index(last.size)?, &last.leaf_hash[..]],
             )
             .map_err(storage("moving the head"))?;
         }
         // With WAL and synchronous=FULL, COMMIT returns only after the log is synced.
         tx.commit().map_err(storage("committing an append"))?;
-        Ok(sealed)
+        Ok(outcomes)
     }
+}
+
+/// The head as the batch has moved it so far, and the records it has filed.
+struct BatchState {
+    head: Option<Head>,
+    filed: Vec<(RecordKind, u64)>,
+}
+
+impl BatchState {
+    fn advance(&mut self, sealed: &[SealedRecord]) -> Result<(), LedgerError> {
+        if let Some(last) = sealed.last() {
+            let size = last
+                .index
+                .checked_add(1)
+                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
+            self.head = Some(Head {
+                size,
+                leaf_hash: last.leaf_hash,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The head row, checked against the highest stored index: a store whose bookkeeping
+/// contradicts itself refuses to append instead of forking the chain.
+fn checked_head(tx: &Connection) -> Result<Option<Head>, LedgerError> {
+    let head = read_head(tx)?;
+    let highest: Option<i64> = tx
+        .query_row("SELECT MAX(idx) FROM records", [], |row| row.get(0))
+        .map_err(storage("reading the highest index"))?;
+    let head_size = head.map_or(0, |h| h.size);
+    let stored_size = highest.map_or(Ok(0), |h| u64::try_from(h).map(|h| h + 1));
+    if stored_size != Ok(head_size) {
+        return Err(LedgerError::Inconsistent(format!(
+            "head says {head_size} records but the highest stored index is {}",
+            highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
+        )));
+    }
+    Ok(head)
+}
+
+/// Decides whether `request` can follow the batch so far and seals its records if so. The outer
+/// `Err` is a storage failure (the whole batch fails); the inner one refuses this request only.
+fn admit(
+    tx: &Connection,
+    state: &BatchState,
+    request: &AppendRequest,
+) -> Result<AppendOutcome, LedgerError> {
+    if let Some(AppendGuard { kind, since }) = request.guard {
+        let in_batch = state
+            .filed
+            .iter()
+            .find(|(k, index)| *k == kind && *index >= since)
+            .map(|(_, index)| *index);
+        let stored: Option<i64> = tx
+            .query_row(
+                "SELECT MIN(idx) FROM records WHERE kind = ?1 AND idx >= ?2",
+                params![kind.as_str(), sql_index(since)?],
+                |row| row.get(0),
+            )
+            .map_err(storage("checking the append guard"))?;
+        let stored = stored.and_then(|i| u64::try_from(i).ok());
+        if let Some(index) = stored.or(in_batch) {
+            return Ok(Err(LedgerError::Raced { kind, index }));
+        }
+    }
+    for (digest, bytes) in &request.attestations {
+        if let Err(refusal) = check_attestation(digest, bytes) {
+            return Ok(Err(refusal));
+        }
+        if select_attestation(tx, digest)?.is_some_and(|stored| stored != *bytes) {
+            return Ok(Err(LedgerError::AttestationConflict(digest.clone())));
+        }
+    }
+    Ok(seal_batch(&request.drafts, state.head, |_, _| Ok(())))
+}
+
+/// Refuses a digest that is malformed or not the SHA-256 of `bytes`.
+fn check_attestation(digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
+    if parse_prefixed(digest).is_none() {
+        return Err(LedgerError::InvalidDigest(digest.to_owned()));
+    }
+    let actual = sha256_prefixed(bytes);
+    if actual != digest {
+        return Err(LedgerError::AttestationDigestMismatch {
+            claimed: digest.to_owned(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// The stored bytes of attestation `digest`, if any.

@@ -15,6 +15,11 @@
 //! override it with their node table. Checkpoint notes are stored as opaque text
 //! ([`Store::put_checkpoint`]); signing and formatting them happens elsewhere.
 //!
+//! [`Store::append_batch`] is the unit of group commit: several callers' [`AppendRequest`]s
+//! (records, the attestations they cite, an optional [`AppendGuard`]) in one durable
+//! transaction, each accepted or refused on its own, the whole batch failing together if the
+//! commit fails. [`super::group::GroupCommit`] feeds it from concurrent callers.
+//!
 //! [`seal_batch`] holds the sealing logic every implementation shares, so that index and `prev`
 //! assignment cannot drift between backends.
 
@@ -35,6 +40,46 @@ pub struct StoredRecord {
     /// The leaf hash as stored next to the bytes (verification recomputes it).
     pub leaf_hash: [u8; 32],
 }
+
+/// A condition on an append: refuse it if a record of `kind` was filed at index `since` or
+/// later (the caller's view of state derived from `kind` records is out of date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendGuard {
+    /// The kind whose records the caller's state was derived from.
+    pub kind: RecordKind,
+    /// The ledger size at which the caller read that state.
+    pub since: u64,
+}
+
+/// One caller's share of a batch: attestations to keep, records to seal, and an optional guard.
+/// It is accepted or refused as a whole.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppendRequest {
+    /// Refuse the request (with [`LedgerError::Raced`]) if this guard trips.
+    pub guard: Option<AppendGuard>,
+    /// `(digest, bytes)` pairs for the attestation store (see [`Store::put_attestation`]).
+    pub attestations: Vec<(String, Vec<u8>)>,
+    /// Records to seal and append, in order.
+    pub drafts: Vec<RecordDraft>,
+}
+
+impl AppendRequest {
+    /// A request for `drafts` alone, unguarded.
+    pub fn records(drafts: Vec<RecordDraft>) -> AppendRequest {
+        AppendRequest {
+            drafts,
+            ..AppendRequest::default()
+        }
+    }
+
+    /// Whether the request would write nothing.
+    pub fn is_empty(&self) -> bool {
+        self.drafts.is_empty() && self.attestations.is_empty()
+    }
+}
+
+/// What one [`AppendRequest`] of a batch came to: its sealed records, or why it was refused.
+pub type AppendOutcome = Result<Vec<SealedRecord>, LedgerError>;
 
 /// The store's own record of how far the ledger extends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +123,21 @@ pub trait Store: Send {
             });
         }
         self.append(drafts)
+    }
+
+    /// Commits several callers' requests in order as one batch and returns one outcome per
+    /// request. A request that cannot be accepted (its guard trips, a draft cannot be sealed,
+    /// an attestation does not match its digest) is refused on its own and writes nothing; the
+    /// others go ahead. `Err` means the batch as a whole failed and none of it is acknowledged.
+    ///
+    /// Durable stores override this with one transaction (one sync) for the whole batch. This
+    /// default commits request by request, which is correct for single-writer stores only.
+    fn append_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<AppendOutcome>, LedgerError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for request in batch {
+            outcomes.push(append_separately(self, request));
+        }
+        Ok(outcomes)
     }
 
     /// Number of records according to the head (0 for an empty ledger).
@@ -154,6 +214,33 @@ pub trait Store: Send {
     /// Every stored checkpoint, by increasing size.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
         Ok(Vec::new())
+    }
+}
+
+/// Commits `request` on its own through [`Store::append_batch`], folding a refusal and a
+/// failed batch into one result.
+pub fn append_one<S: Store + ?Sized>(store: &mut S, request: AppendRequest) -> AppendOutcome {
+    store
+        .append_batch(std::slice::from_ref(&request))?
+        .pop()
+        .unwrap_or_else(|| {
+            Err(LedgerError::Inconsistent(
+                "the store returned no outcome for an append".to_owned(),
+            ))
+        })
+}
+
+/// The default [`Store::append_batch`] step: attestations, then the (guarded) records.
+fn append_separately<S: Store + ?Sized>(store: &mut S, request: &AppendRequest) -> AppendOutcome {
+    if request.is_empty() {
+        return Ok(Vec::new());
+    }
+    for (digest, bytes) in &request.attestations {
+        store.put_attestation(digest, bytes)?;
+    }
+    match request.guard {
+        Some(AppendGuard { kind, since }) => store.append_unless(kind, since, &request.drafts),
+        None => store.append(&request.drafts),
     }
 }
 

@@ -1,0 +1,263 @@
+//! [`GroupCommit`]: one appender thread that drains concurrent appends into batches.
+//!
+//! Durability costs one sync per transaction, whatever the transaction holds. Callers hand their
+//! [`AppendRequest`] to [`GroupCommit::append`] (blocking) or [`GroupCommit::submit`] (with a
+//! completion callback, for async callers); a single thread owns the [`Store`], takes every
+//! request waiting in its queue (up to [`GroupOptions::max_batch_records`] records) and commits
+//! them with one [`Store::append_batch`]. While that transaction syncs, new requests queue up
+//! and form the next batch, so the batch size follows the load without any timer.
+//!
+//! Promises:
+//!
+//! - A caller is answered only after the transaction holding its records has committed
+//!   durably; the answer is its own [`AppendOutcome`] (its sealed records, or why its request
+//!   was refused on its own, e.g. a tripped guard).
+//! - If the batch fails (the store errs or the commit fails), every caller in it gets
+//!   [`LedgerError::BatchFailed`] with the cause, and nothing of the batch is acknowledged: the
+//!   gate stays closed. The store's transaction leaves the ledger as it was before the batch.
+//! - If the appender thread is gone, callers get [`LedgerError::AppenderStopped`]; nobody waits
+//!   forever.
+//! - After each committed batch an optional hook runs on the store (automatic checkpoints); it
+//!   cannot affect the answers, which are already sent.
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::store::{AppendOutcome, AppendRequest, Store};
+use super::LedgerError;
+
+/// Default upper bound on the records one batch takes from the queue.
+pub const DEFAULT_MAX_BATCH_RECORDS: usize = 1024;
+
+/// Work done on the store after each committed batch (for example, automatic checkpoints). It
+/// reports its own failures: the batch's answers are already sent.
+pub type AfterBatch = Box<dyn FnMut(&mut dyn Store) + Send>;
+
+/// How a [`GroupCommit`] batches.
+pub struct GroupOptions {
+    /// A batch stops taking queued requests once it holds this many records (a single larger
+    /// request still forms a batch of its own).
+    pub max_batch_records: usize,
+    /// Runs on the store after every committed batch.
+    pub after_batch: Option<AfterBatch>,
+}
+
+impl Default for GroupOptions {
+    fn default() -> Self {
+        GroupOptions {
+            max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
+            after_batch: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for GroupOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupOptions")
+            .field("max_batch_records", &self.max_batch_records)
+            .field("after_batch", &self.after_batch.is_some())
+            .finish()
+    }
+}
+
+type Reply = Box<dyn FnOnce(AppendOutcome) + Send>;
+
+struct Job {
+    request: AppendRequest,
+    reply: Reply,
+}
+
+/// Counters of the batches committed so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Batches committed (or failed).
+    pub batches: u64,
+    /// Requests answered.
+    pub requests: u64,
+    /// Records acknowledged.
+    pub records: u64,
+    /// Batches that failed as a whole.
+    pub failed_batches: u64,
+}
+
+/// The group-commit appender: a handle to the thread that owns the store. Share it by reference
+/// (it is `Sync`); dropping it (or [`GroupCommit::shutdown`]) lets the thread finish the queued
+/// requests and stop.
+pub struct GroupCommit {
+    queue: Option<mpsc::Sender<Job>>,
+    worker: Option<JoinHandle<Box<dyn Store>>>,
+    stats: Arc<Mutex<GroupStats>>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl GroupCommit {
+    /// Starts the appender thread, which takes ownership of `store`.
+    pub fn start(store: Box<dyn Store>, options: GroupOptions) -> Result<GroupCommit, LedgerError> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let stats = Arc::new(Mutex::new(GroupStats::default()));
+        let worker_stats = Arc::clone(&stats);
+        let worker = std::thread::Builder::new()
+            .name("modelgate-appender".to_owned())
+            .spawn(move || run(store, options, &jobs, &worker_stats))?;
+        Ok(GroupCommit {
+            queue: Some(queue),
+            worker: Some(worker),
+            stats,
+        })
+    }
+
+    /// Queues `request`; `done` is called with its outcome once its batch is durable (or has
+    /// failed). `done` runs on the appender thread: keep it short (send on a channel).
+    pub fn submit(
+        &self,
+        request: AppendRequest,
+        done: impl FnOnce(AppendOutcome) + Send + 'static,
+    ) {
+        let job = Job {
+            request,
+            reply: Box::new(done),
+        };
+        let Some(queue) = &self.queue else {
+            (job.reply)(Err(LedgerError::AppenderStopped));
+            return;
+        };
+        if let Err(mpsc::SendError(job)) = queue.send(job) {
+            (job.reply)(Err(LedgerError::AppenderStopped));
+        }
+    }
+
+    /// Appends `request` and waits until its batch is durable.
+    pub fn append(&self, request: AppendRequest) -> AppendOutcome {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(request, move |outcome| {
+            // The receiver waits below; if it is gone there is nobody left to tell.
+            let _ = tx.send(outcome);
+        });
+        rx.recv().unwrap_or(Err(LedgerError::AppenderStopped))
+    }
+
+    /// Batches and records committed so far.
+    pub fn stats(&self) -> GroupStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Stops taking requests, lets the thread answer everything already queued, and returns
+    /// the store.
+    pub fn shutdown(mut self) -> Result<Box<dyn Store>, LedgerError> {
+        self.queue = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(store)) => Ok(store),
+            _ => Err(LedgerError::AppenderStopped),
+        }
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.queue = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The appender loop: block for one job, take what else is queued, commit, answer, repeat until
+/// every handle is gone.
+fn run(
+    mut store: Box<dyn Store>,
+    mut options: GroupOptions,
+    jobs: &mpsc::Receiver<Job>,
+    stats: &Mutex<GroupStats>,
+) -> Box<dyn Store> {
+    let limit = options.max_batch_records.max(1);
+    let mut carried: Option<Job> = None;
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(mpsc::RecvError) => return store,
+            },
+        };
+        let mut records = first.request.drafts.len();
+        let mut batch = vec![first];
+        while records < limit {
+            match jobs.try_recv() {
+                Ok(job) if records + job.request.drafts.len() > limit => {
+                    carried = Some(job);
+                    break;
+                }
+                Ok(job) => {
+                    records += job.request.drafts.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (requests, replies): (Vec<AppendRequest>, Vec<Reply>) =
+            batch.into_iter().map(|j| (j.request, j.reply)).unzip();
+        let result = store.append_batch(&requests);
+        record_stats(stats, &requests, &result);
+        answer(replies, result);
+        if let Some(hook) = options.after_batch.as_mut() {
+            hook(store.as_mut());
+        }
+    }
+}
+
+fn record_stats(
+    stats: &Mutex<GroupStats>,
+    requests: &[AppendRequest],
+    result: &Result<Vec<AppendOutcome>, LedgerError>,
+) {
+    let Ok(mut s) = stats.lock() else {
+        return;
+    };
+    s.batches += 1;
+    s.requests += requests.len() as u64;
+    match result {
+        Ok(outcomes) => {
+            s.records += outcomes
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .map(|sealed| sealed.len() as u64)
+                .sum::<u64>();
+        }
+        Err(_) => s.failed_batches += 1,
+    }
+}
+
+/// Sends each caller its outcome; a failed batch fails every caller with the shared cause.
+fn answer(replies: Vec<Reply>, result: Result<Vec<AppendOutcome>, LedgerError>) {
+    match result {
+        Ok(outcomes) if outcomes.len() == replies.len() => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                reply(outcome);
+            }
+        }
+        Ok(outcomes) => {
+            let cause = Arc::new(LedgerError::Inconsistent(format!(
+                "the store answered {} of {} requests in a batch",
+                outcomes.len(),
+                replies.len()
+            )));
+            for reply in replies {
+                reply(Err(LedgerError::BatchFailed(Arc::clone(&cause))));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, requests = replies.len(), "batch not committed: gate closed for every caller in it");
+            let cause = Arc::new(e);
+            for reply in replies {
+                reply(Err(LedgerError::BatchFailed(Arc::clone(&cause))));
+            }
+        }
+    }
+}
