@@ -3,6 +3,7 @@
 //! failed batch fails every caller in it while leaving the ledger as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod ledger_support;
 
 use std::collections::BTreeSet;
@@ -12,8 +13,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use ledger_support::*;
 use modelgate::digest::sha256_prefixed;
 use modelgate::ledger::{
-    append_one, verify_store, AppendGuard, AppendOutcome, AppendRequest, GroupCommit, GroupOptions,
-    Head, LedgerError, RecordDraft, RecordKind, SealedRecord, SqliteStore, Store, StoredRecord,
+    verify_store, AppendGuard, AppendOutcome, AppendRequest, GroupCommit, GroupOptions,
+    LedgerError, RecordDraft, RecordKind, SealedRecord, SqliteStore, Store, StoredRecord,
     MAX_RECORD_BYTES,
 };
 use serde_json::json;
@@ -71,9 +72,6 @@ struct Controlled {
 }
 
 impl Store for Controlled {
-    fn append(&mut self, drafts: &[RecordDraft]) -> Result<Vec<SealedRecord>, LedgerError> {
-        append_one(self, AppendRequest::records(drafts.to_vec()))
-    }
     fn append_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<AppendOutcome>, LedgerError> {
         if let Some(barrier) = self.hold_first.take() {
             barrier.wait(); // the test has seen this batch start
@@ -88,27 +86,11 @@ impl Store for Controlled {
         }
         self.inner.append_batch(batch)
     }
-    fn size(&self) -> Result<u64, LedgerError> {
-        self.inner.size()
-    }
-    fn record(&self, index: u64) -> Result<Option<StoredRecord>, LedgerError> {
-        self.inner.record(index)
-    }
-    fn records(&self, from: u64, limit: u64) -> Result<Vec<StoredRecord>, LedgerError> {
-        self.inner.records(from, limit)
-    }
     fn records_of_kind(&self, kind: RecordKind) -> Result<Vec<StoredRecord>, LedgerError> {
         self.inner.records_of_kind(kind)
     }
-    fn head(&self) -> Result<Option<Head>, LedgerError> {
-        self.inner.head()
-    }
-    fn put_attestation(&mut self, digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
-        self.inner.put_attestation(digest, bytes)
-    }
-    fn attestation(&self, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        self.inner.attestation(digest)
-    }
+    forward_store!(append);
+    forward_store!(reads);
 }
 
 struct Harness {

@@ -106,3 +106,61 @@ pub fn first_bad_index(store: &dyn Store) -> u64 {
     eprintln!("{failure}");
     failure.index
 }
+
+/// Implements the [`Store`] methods a test wrapper does not override by forwarding them to its
+/// `inner` store. Invoke inside `impl Store for Wrapper { … }` after the overridden methods.
+#[macro_export]
+macro_rules! forward_store {
+    (append) => {
+        fn append(
+            &mut self,
+            drafts: &[modelgate::ledger::RecordDraft],
+        ) -> Result<Vec<modelgate::ledger::SealedRecord>, modelgate::ledger::LedgerError> {
+            modelgate::ledger::append_one(
+                self,
+                modelgate::ledger::AppendRequest::records(drafts.to_vec()),
+            )
+        }
+    };
+    (reads) => {
+        fn size(&self) -> Result<u64, modelgate::ledger::LedgerError> {
+            self.inner.size()
+        }
+        fn record(
+            &self,
+            index: u64,
+        ) -> Result<Option<modelgate::ledger::StoredRecord>, modelgate::ledger::LedgerError> {
+            self.inner.record(index)
+        }
+        fn records(
+            &self,
+            from: u64,
+            limit: u64,
+        ) -> Result<Vec<modelgate::ledger::StoredRecord>, modelgate::ledger::LedgerError> {
+            self.inner.records(from, limit)
+        }
+        fn head(&self) -> Result<Option<modelgate::ledger::Head>, modelgate::ledger::LedgerError> {
+            self.inner.head()
+        }
+        fn put_attestation(
+            &mut self,
+            digest: &str,
+            bytes: &[u8],
+        ) -> Result<(), modelgate::ledger::LedgerError> {
+            self.inner.put_attestation(digest, bytes)
+        }
+        fn attestation(
+            &self,
+            digest: &str,
+        ) -> Result<Option<Vec<u8>>, modelgate::ledger::LedgerError> {
+            self.inner.attestation(digest)
+        }
+        fn tree_node(
+            &self,
+            level: u32,
+            index: u64,
+        ) -> Result<modelgate::ledger::Hash, modelgate::ledger::LedgerError> {
+            self.inner.tree_node(level, index)
+        }
+    };
+}
