@@ -65,6 +65,9 @@ pub struct WorkspaceConfig {
     /// Sign a checkpoint automatically once the newest covered record is this old (0: off).
     #[serde(default = "default_checkpoint_every_seconds")]
     pub checkpoint_every_seconds: u64,
+    /// Longest waiver a risk officer may grant, in days, for tiers 0, 1 and 2.
+    #[serde(default = "default_waiver_max_days")]
+    pub waiver_max_days: [u32; 3],
     /// Environments a request may name.
     pub environments: BTreeMap<String, EnvironmentConfig>,
 }
@@ -82,6 +85,10 @@ fn default_checkpoint_every_records() -> u64 {
 
 fn default_checkpoint_every_seconds() -> u64 {
     300
+}
+
+fn default_waiver_max_days() -> [u32; 3] {
+    crate::engine::waivers::DEFAULT_MAX_DAYS
 }
 
 /// Why a workspace could not be created or opened.
@@ -193,6 +200,7 @@ impl Workspace {
             origin: default_origin(),
             checkpoint_every_records: default_checkpoint_every_records(),
             checkpoint_every_seconds: default_checkpoint_every_seconds(),
+            waiver_max_days: default_waiver_max_days(),
             environments: EngineConfig::default().environments,
         };
         let ws = Workspace {
@@ -285,6 +293,9 @@ impl Workspace {
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             environments: self.config.environments.clone(),
+            waivers: crate::engine::WaiverRules {
+                max_days: self.config.waiver_max_days,
+            },
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::request::PromotionRequest;
+use super::waivers::{check_waiver, AppliedWaiver, WaiverRules};
 use super::{EngineError, Problem};
 use crate::attest::{
     verify_envelope, Envelope, Role, SigFailure, SignatureProblem, Statement, TrustStore,
@@ -27,6 +28,7 @@ use crate::clock::{parse_rfc3339, rfc3339};
 use crate::digest::sha256_prefixed;
 use crate::metadata::{SchemaKind, Schemas};
 use crate::policy::input::ContextFacts;
+use crate::policy::PolicyBundle;
 
 /// Most signatures one request may carry. A signature whose key id hint names no trusted key is
 /// tried against every trusted key, so this bounds the verification work an unauthenticated
@@ -104,6 +106,18 @@ pub struct Examined {
     pub attestations: Vec<AttestationRef>,
     /// Canonical envelope bytes by digest, for the attestation store.
     pub envelopes: BTreeMap<String, Vec<u8>>,
+    /// Waivers that apply to this request.
+    pub waivers: Vec<AppliedWaiver>,
+}
+
+/// What waivers are checked against: the active bundle (the policies they may name) and the
+/// horizon rules.
+#[derive(Debug, Clone, Copy)]
+pub struct WaiverContext<'a> {
+    /// The bundle that will evaluate the request.
+    pub bundle: &'a PolicyBundle,
+    /// Maximum horizons.
+    pub rules: WaiverRules,
 }
 
 struct Parsed {
@@ -117,6 +131,7 @@ pub fn examine(
     request: &PromotionRequest,
     schemas: &Schemas,
     trust: &TrustStore,
+    waivers: &WaiverContext<'_>,
     now: OffsetDateTime,
 ) -> Result<Examined, EngineError> {
     let mut out = Examined::default();
@@ -234,11 +249,35 @@ pub fn examine(
                     Err(problem) => out.findings.push(finding(p.index, problem)),
                 }
             }
-            PREDICATE_WAIVER => out.findings.push(Finding {
-                attestation: p.index,
-                problem: "waivers are not applied by this version of modelgate: ignored"
-                    .to_string(),
-            }),
+            PREDICATE_WAIVER => {
+                let digest = out
+                    .attestations
+                    .get(p.index)
+                    .map(|a| a.digest.clone())
+                    .unwrap_or_default();
+                let tier = out
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.predicate.pointer("/risk/tier"))
+                    .and_then(Value::as_i64);
+                match check_waiver(
+                    request,
+                    &p.envelope,
+                    &p.statement.predicate,
+                    &digest,
+                    tier,
+                    trust,
+                    waivers.bundle,
+                    &waivers.rules,
+                    now,
+                ) {
+                    Ok(waiver) => {
+                        mark_counted(&mut out, p.index);
+                        out.waivers.push(waiver);
+                    }
+                    Err(problem) => out.findings.push(finding(p.index, problem)),
+                }
+            }
             _ => {}
         }
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attestations::{AttestationRef, CountedApproval, Finding};
 use super::request::RequestSummary;
+use super::waivers::AppliedWaiver;
 use crate::policy::{Outcome, Reason};
 
 /// The `schema` value of every v1 decision.
@@ -32,6 +33,12 @@ pub struct DecisionBody {
     pub reasons: Vec<Reason>,
     /// Warn-mode findings (they do not decide).
     pub warnings: Vec<Reason>,
+    /// What the shadow-mode policies would have said (recorded only; they do not decide).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadow: Vec<Reason>,
+    /// Waivers the engine applied: their policies were left out of this evaluation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<AppliedWaiver>,
     /// Attestations or signatures that did not count, and why.
     pub findings: Vec<Finding>,
     /// Every attestation of the request, by digest (the envelopes are in the attestation store).

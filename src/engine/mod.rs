@@ -15,6 +15,7 @@ pub mod audit;
 pub mod decision;
 pub mod request;
 pub mod trust;
+pub mod waivers;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,6 +40,7 @@ use crate::policy::{PolicyBundle, PolicyError};
 pub use decision::{Decision, DecisionBody, LedgerRef, DECISION_SCHEMA};
 pub use request::{parse_request, PromotionRequest, RequestSummary};
 pub use trust::{change_trust, load_trust};
+pub use waivers::{AppliedWaiver, WaiverRules};
 
 /// How often [`Engine::decide`] re-judges a request whose trust basis changed underneath it.
 const MAX_ATTEMPTS: u32 = 3;
@@ -113,11 +115,15 @@ pub struct EnvironmentConfig {
     pub production: bool,
 }
 
-/// What the engine needs besides its bundle: the environments it knows.
+/// What the engine needs besides its bundle: the environments it knows and what waivers may
+/// grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineConfig {
     /// Environments by name; a request for any other environment is invalid.
     pub environments: BTreeMap<String, EnvironmentConfig>,
+    /// Maximum waiver horizons per tier.
+    #[serde(default)]
+    pub waivers: WaiverRules,
 }
 
 impl Default for EngineConfig {
@@ -129,6 +135,7 @@ impl Default for EngineConfig {
                 ("staging".to_string(), env(false)),
                 ("production".to_string(), env(true)),
             ]),
+            waivers: WaiverRules::default(),
         }
     }
 }
@@ -241,7 +248,11 @@ impl Engine {
                 )
             })?;
         let now = self.clock.now();
-        let examined = attestations::examine(&request, &self.schemas, trust, now)?;
+        let waiver_context = attestations::WaiverContext {
+            bundle: &self.bundle,
+            rules: self.config.waivers,
+        };
+        let examined = attestations::examine(&request, &self.schemas, trust, &waiver_context, now)?;
 
         let model = match &examined.metadata {
             Some(m) => {
@@ -276,7 +287,12 @@ impl Engine {
         };
         let input_bytes = canonical::canonical_bytes(&input)
             .map_err(|e| EngineError::Internal(format!("policy input: {e}")))?;
-        let evaluation = self.bundle.evaluate(&input)?;
+        let waived: Vec<String> = examined
+            .waivers
+            .iter()
+            .flat_map(|w| w.policies.iter().cloned())
+            .collect();
+        let evaluation = self.bundle.evaluate_with_waivers(&input, &waived)?;
 
         let body = DecisionBody {
             schema: DECISION_SCHEMA.to_string(),
@@ -286,6 +302,8 @@ impl Engine {
             tier,
             reasons: evaluation.reasons,
             warnings: evaluation.warnings,
+            shadow: evaluation.shadow,
+            waivers: examined.waivers,
             findings: examined.findings,
             attestations: examined.attestations,
             approvals: examined.approvals,

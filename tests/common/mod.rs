@@ -295,3 +295,35 @@ pub fn assert_denied_by(d: &Decision, id: &str) {
     let ids = reason_ids(d);
     assert!(ids.iter().any(|r| r == id), "want {id} in {ids:?}");
 }
+
+/// A waiver of `policies` for `name` (all versions) in `env`, signed by `who`, issued `ago_days`
+/// before NOW and running `valid_days`; `edit` adjusts the predicate before signing.
+pub fn waiver(
+    name: &str,
+    env: &str,
+    policies: &[&str],
+    who: (&str, u8),
+    ago_days: i64,
+    valid_days: i64,
+    edit: impl FnOnce(&mut Value),
+) -> Envelope {
+    let issued = now() - Duration::days(ago_days);
+    let mut predicate = json!({
+        "policies": policies,
+        "model": name,
+        "environment": env,
+        "reason": "model card in legal review; approved by the model risk committee",
+        "ticket": "RISK-1234",
+        "issued_at": rfc3339(issued),
+        "expires": rfc3339(issued + Duration::days(valid_days)),
+    });
+    edit(&mut predicate);
+    sign(
+        &Statement::new(
+            vec![subject(name, &artifact(name, "1.0.0"))],
+            modelgate::attest::PREDICATE_WAIVER,
+            predicate,
+        ),
+        who.1,
+    )
+}
