@@ -354,31 +354,6 @@ fn non_production_environments_do_not_require_production_approvals() {
 }
 
 #[test]
-fn waivers_are_reported_and_never_loosen_a_decision() {
-    let mut f = Fixture::new();
-    let (md, approvals) = complete_edited("m", "1.0.0", 1, |m| {
-        m["documentation"]
-            .as_object_mut()
-            .unwrap()
-            .remove("model_card_uri");
-    });
-    let st = modelgate::attest::Statement::new(
-        vec![subject("m", &artifact("m", "1.0.0"))],
-        modelgate::attest::PREDICATE_WAIVER,
-        json!({"policies": ["tier1.model-card"], "model": "m", "environment": "production",
-               "reason": "card in review", "ticket": "RISK-1", "expires": "2026-12-01T00:00:00Z"}),
-    );
-    let waiver = sign(&st, RITA.1);
-    let mut all = with(&md, &approvals);
-    all.push(waiver);
-    let d = f
-        .decide(&request("m", "1.0.0", "production", &all))
-        .unwrap();
-    assert!(!d.is_allow());
-    assert_finding(&d, "waiver");
-}
-
-#[test]
 fn every_record_kind_written_by_a_session_verifies_and_bundle_activation_is_recorded_once() {
     let mut f = Fixture::new();
     for v in ["1.0.0", "1.0.1"] {

@@ -210,7 +210,7 @@ fn refusals_inside_a_batch_are_per_request() {
     };
     let guarded = |since| AppendRequest {
         guard: Some(AppendGuard {
-            kind: RecordKind::KeyChange,
+            kinds: &[RecordKind::KeyChange],
             since,
         }),
         ..one(10)

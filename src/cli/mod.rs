@@ -1,7 +1,7 @@
 //! The command-line adapter: argument parsing, output formatting and exit codes.
 //!
 //! [`Cli`] is the clap definition; [`run`] dispatches to one function per command family
-//! ([`keys`], [`sign`], [`check`], [`audit`], [`demo`]) and maps the outcome to an exit code
+//! ([`keys`], [`sign`], [`check`], [`audit`], [`lifecycle`], [`demo`]) and maps the outcome to an exit code
 //! ([`exit`]). Commands hold no business rules: they read files, call the engine, workspace,
 //! attest or ledger APIs, and print.
 
@@ -30,6 +30,7 @@ pub mod audit;
 pub mod check;
 pub mod demo;
 pub mod keys;
+pub mod lifecycle;
 pub mod sign;
 
 use std::path::{Path, PathBuf};
@@ -178,6 +179,14 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Freeze an environment: promotions are denied except rollbacks to previously allowed
+    /// versions, until `unfreeze` or `--until`.
+    Freeze(lifecycle::FreezeArgs),
+    /// Lift the freeze on an environment.
+    Unfreeze(lifecycle::UnfreezeArgs),
+    /// Replay ledger record N with what the ledger kept and print it in full. Exit 0 when the
+    /// replay reproduces the record, 4 when it does not.
+    Explain(lifecycle::ExplainArgs),
     /// Build a throwaway workspace, sign sample models, run checks, verify the ledger.
     Demo(demo::DemoArgs),
 }
@@ -213,6 +222,9 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
         Command::Approve(args) => sign::approve(&cli.home, &args, clock.as_ref()),
         Command::Check(args) => check::check(&cli.home, &args, clock),
         Command::Audit { command } => audit::audit(&cli.home, command),
+        Command::Freeze(args) => lifecycle::freeze(&cli.home, &args, clock),
+        Command::Unfreeze(args) => lifecycle::unfreeze(&cli.home, &args, clock),
+        Command::Explain(args) => lifecycle::explain(&cli.home, &args),
         Command::Demo(args) => demo::demo(&args, clock),
     };
     match result {

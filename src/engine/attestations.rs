@@ -599,6 +599,7 @@ pub fn context_facts(
     ContextFacts {
         now: now.unix_timestamp(),
         rollback: request.rollback,
+        previously_allowed: false,
         approved_roles: roles.into_iter().collect(),
         approver_count: i64::try_from(approvers.len()).unwrap_or(i64::MAX),
         max_approval_ttl_days: approvals.iter().map(|a| a.ttl_days).max().unwrap_or(0),

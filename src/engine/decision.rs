@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::attestations::{AttestationRef, CountedApproval, Finding};
+use super::freeze::FreezeRef;
 use super::request::RequestSummary;
 use super::waivers::AppliedWaiver;
 use crate::policy::{Outcome, Reason};
@@ -39,6 +40,9 @@ pub struct DecisionBody {
     /// Waivers the engine applied: their policies were left out of this evaluation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waivers: Vec<AppliedWaiver>,
+    /// The freeze in force on the environment when this was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<FreezeRef>,
     /// Attestations or signatures that did not count, and why.
     pub findings: Vec<Finding>,
     /// Every attestation of the request, by digest (the envelopes are in the attestation store).

@@ -12,7 +12,10 @@
 
 pub mod attestations;
 pub mod audit;
+pub mod bundles;
 pub mod decision;
+pub mod freeze;
+pub mod replay;
 pub mod request;
 pub mod trust;
 pub mod waivers;
@@ -38,9 +41,18 @@ use crate::policy::input::{EnvironmentFacts, PolicyInput};
 use crate::policy::{PolicyBundle, PolicyError};
 
 pub use decision::{Decision, DecisionBody, LedgerRef, DECISION_SCHEMA};
+pub use freeze::{FreezeRef, FreezeState};
 pub use request::{parse_request, PromotionRequest, RequestSummary};
-pub use trust::{change_trust, load_trust};
+pub use trust::{change_trust, load_trust, load_trust_before};
 pub use waivers::{AppliedWaiver, WaiverRules};
+
+/// The record kinds a decision's ledger state is derived from (trust store and freezes): a
+/// decision is not recorded if one of them was appended after that state was read.
+pub const DECISION_BASIS: [RecordKind; 3] = [
+    RecordKind::KeyChange,
+    RecordKind::Freeze,
+    RecordKind::Unfreeze,
+];
 
 /// How often [`Engine::decide`] re-judges a request whose trust basis changed underneath it.
 const MAX_ATTEMPTS: u32 = 3;
@@ -196,15 +208,27 @@ impl Engine {
     }
 
     /// Appends a `bundle_activation` record unless the latest one already names this bundle's
-    /// digest. Returns the new record, if one was appended.
+    /// digest, storing the bundle's files by digest with it ([`bundles::bundle_blobs`]) so that
+    /// it stays retrievable for replay. Returns the new record, if one was appended.
     pub fn activate_bundle(
         &self,
         store: &mut dyn Store,
     ) -> Result<Option<SealedRecord>, EngineError> {
         let digest = self.bundle.digest();
+        let blobs = bundles::bundle_blobs(&self.bundle);
         if let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.last() {
             let record = parse_record(&last.bytes)?;
             if record.body.get("bundle_digest").and_then(|v| v.as_str()) == Some(digest) {
+                if !bundles::has_bundle(store, digest)? {
+                    // Activated before bundles were kept: keep them now.
+                    append_one(
+                        store,
+                        AppendRequest {
+                            attestations: blobs,
+                            ..AppendRequest::default()
+                        },
+                    )?;
+                }
                 return Ok(None);
             }
         }
@@ -215,18 +239,52 @@ impl Engine {
             .map(|p| p.id.as_str())
             .collect();
         let body = serde_json::json!({ "bundle_digest": digest, "policies": policies });
-        let sealed = store.append(&[RecordDraft {
-            kind: RecordKind::BundleActivation,
-            time: self.clock.now(),
-            body,
-        }])?;
+        let sealed = append_one(
+            store,
+            AppendRequest {
+                attestations: blobs,
+                ..AppendRequest::records(vec![RecordDraft {
+                    kind: RecordKind::BundleActivation,
+                    time: self.clock.now(),
+                    body,
+                }])
+            },
+        )?;
         Ok(sealed.into_iter().next())
     }
 
-    /// Judges one promotion request against `trust` without any I/O: parse, verify, validate,
-    /// derive, evaluate. The result is what [`Engine::decide`] records; it is not an answer
-    /// until it is recorded.
+    /// Judges one promotion request against `trust` alone (no freezes, no ledger history)
+    /// without any I/O: parse, verify, validate, derive, evaluate.
     pub fn judge(&self, trust: &TrustStore, request: &[u8]) -> Result<Judgement, EngineError> {
+        let freezes = FreezeState::default();
+        self.judge_in(
+            &Basis {
+                trust,
+                freezes: &freezes,
+                history: None,
+            },
+            request,
+        )
+    }
+
+    /// Reads the ledger state a judgement is made against: the ledger size it was read at, the
+    /// trust store and the freezes in force now.
+    pub fn snapshot(
+        &self,
+        store: &dyn Store,
+    ) -> Result<(u64, TrustStore, FreezeState), EngineError> {
+        let size = store.size()?;
+        let trust = load_trust(store)?;
+        let freezes = FreezeState::load(store, self.clock.now())?;
+        Ok((size, trust, freezes))
+    }
+
+    /// Judges one promotion request against `basis`: parse, verify, validate, derive, evaluate.
+    /// The ledger history is read only while the target environment is frozen (to tell a
+    /// rollback to a previously allowed version). The result is what [`Engine::decide`]
+    /// records; it is not an answer until it is recorded.
+    pub fn judge_in(&self, basis: &Basis<'_>, request: &[u8]) -> Result<Judgement, EngineError> {
+        let trust = basis.trust;
         let request = parse_request(&self.schemas, request)?;
         let environment = self
             .config
@@ -269,18 +327,31 @@ impl Engine {
             .as_ref()
             .map(|m| m.signers.clone())
             .unwrap_or_default();
-        let context = attestations::context_facts(
+        let mut context = attestations::context_facts(
             &request,
             &examined.approvals,
             &model.developer,
             &authors,
             now,
         );
+        let freeze = basis.freezes.of(&request.environment).cloned();
+        if freeze.is_some() {
+            context.previously_allowed = match basis.history {
+                Some(history) => freeze::previously_allowed(
+                    history,
+                    &request.model,
+                    &request.version,
+                    &request.environment,
+                )?,
+                None => false,
+            };
+        }
         let input = PolicyInput {
             requester: request.requested_by.clone(),
             environment: EnvironmentFacts {
                 name: request.environment.clone(),
                 production: environment.production,
+                frozen: freeze.is_some(),
             },
             model,
             context,
@@ -304,6 +375,7 @@ impl Engine {
             warnings: evaluation.warnings,
             shadow: evaluation.shadow,
             waivers: examined.waivers,
+            freeze,
             findings: examined.findings,
             attestations: examined.attestations,
             approvals: examined.approvals,
@@ -313,6 +385,7 @@ impl Engine {
         Ok(Judgement {
             body,
             input,
+            input_bytes,
             time: now,
             envelopes: examined.envelopes,
         })
@@ -327,10 +400,14 @@ impl Engine {
         let decision = self.retrying(|| {
             // The trust store is read as of `trusted_up_to`; the decision is appended only if no
             // trust change landed since, so a key revoked meanwhile can never count.
-            let trusted_up_to = store.size()?;
-            let trust = load_trust(store)?;
-            let judgement = self.judge_logged(&trust, request)?;
-            self.record(store, trusted_up_to, judgement)
+            let (read_at, trust, freezes) = self.snapshot(store)?;
+            let basis = Basis {
+                trust: &trust,
+                freezes: &freezes,
+                history: Some(store),
+            };
+            let judgement = self.judge_logged(&basis, request)?;
+            self.record(store, read_at, judgement)
         });
         log_outcome(&decision);
         decision
@@ -348,10 +425,14 @@ impl Engine {
         request: &[u8],
     ) -> Result<Decision, EngineError> {
         let decision = self.retrying(|| {
-            let trusted_up_to = reader.size()?;
-            let trust = load_trust(reader)?;
-            let judgement = self.judge_logged(&trust, request)?;
-            let sealed = appender.append(decision_request(trusted_up_to, &judgement)?);
+            let (read_at, trust, freezes) = self.snapshot(reader)?;
+            let basis = Basis {
+                trust: &trust,
+                freezes: &freezes,
+                history: Some(reader),
+            };
+            let judgement = self.judge_logged(&basis, request)?;
+            let sealed = appender.append(decision_request(read_at, &judgement)?);
             judgement.into_decision(sealed?)
         });
         log_outcome(&decision);
@@ -377,8 +458,8 @@ impl Engine {
         }
     }
 
-    fn judge_logged(&self, trust: &TrustStore, request: &[u8]) -> Result<Judgement, EngineError> {
-        self.judge(trust, request).inspect_err(|e| {
+    fn judge_logged(&self, basis: &Basis<'_>, request: &[u8]) -> Result<Judgement, EngineError> {
+        self.judge_in(basis, request).inspect_err(|e| {
             tracing::info!(error = %e, "request not judged");
         })
     }
@@ -422,13 +503,17 @@ fn decision_request(
         serde_json::to_value(&judgement.body).map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(AppendRequest {
         guard: Some(AppendGuard {
-            kind: RecordKind::KeyChange,
+            kinds: &DECISION_BASIS,
             since: trusted_up_to,
         }),
         attestations: judgement
             .envelopes
             .iter()
             .map(|(digest, bytes)| (digest.clone(), bytes.clone()))
+            .chain(std::iter::once((
+                judgement.body.input_digest.clone(),
+                judgement.input_bytes.clone(),
+            )))
             .collect(),
         drafts: vec![RecordDraft {
             kind: RecordKind::Decision,
@@ -452,6 +537,27 @@ fn log_outcome(decision: &Result<Decision, EngineError>) {
     }
 }
 
+/// The ledger state a request is judged against.
+#[derive(Clone, Copy)]
+pub struct Basis<'a> {
+    /// The trust store.
+    pub trust: &'a TrustStore,
+    /// The freezes in force.
+    pub freezes: &'a FreezeState,
+    /// The ledger, for looking up earlier decisions (rollbacks during a freeze); without it a
+    /// frozen environment admits no rollback.
+    pub history: Option<&'a dyn Store>,
+}
+
+impl fmt::Debug for Basis<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Basis")
+            .field("freezes", self.freezes)
+            .field("history", &self.history.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A judged request that is not yet recorded (and so not yet an answer).
 #[derive(Debug, Clone)]
 pub struct Judgement {
@@ -459,6 +565,8 @@ pub struct Judgement {
     pub body: DecisionBody,
     /// The policy input that was evaluated (its digest is `body.input_digest`).
     pub input: PolicyInput,
+    /// Its canonical bytes, stored under `body.input_digest` for replay.
+    pub input_bytes: Vec<u8>,
     /// Decision time.
     pub time: time::OffsetDateTime,
     /// Canonical envelope bytes by digest, for the attestation store.

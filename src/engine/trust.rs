@@ -18,6 +18,12 @@ use crate::ledger::{leaf_hash, parse_record, RecordDraft, RecordKind, SealedReco
 
 /// Rebuilds the trust store from the `key_change` records of the ledger.
 pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
+    load_trust_before(store, u64::MAX)
+}
+
+/// The trust store as it stood before record `end`: the `key_change` records below `end` (and
+/// below the head read at the start), replayed in order.
+pub fn load_trust_before(store: &dyn Store, end: u64) -> Result<TrustStore, EngineError> {
     let mut trust = TrustStore::new();
     // One snapshot: records appended after this head are outside this trust store (a guarded
     // append then refuses to record a decision made with it).
@@ -25,7 +31,7 @@ pub fn load_trust(store: &dyn Store) -> Result<TrustStore, EngineError> {
         return Ok(trust);
     };
     for stored in store.records_of_kind(RecordKind::KeyChange)? {
-        if stored.index >= head.size {
+        if stored.index >= head.size || stored.index >= end {
             break;
         }
         let broken = |what: String| EngineError::TrustHistory {

@@ -30,10 +30,16 @@ use super::LedgerError;
 use crate::digest::{parse_prefixed, sha256_prefixed};
 
 /// Schema version this build creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// First schema version with the Merkle tree and checkpoint tables.
 const TREE_VERSION: i64 = 2;
+
+/// First schema version with the index of decisions by model.
+const MODEL_INDEX_VERSION: i64 = 3;
+
+/// The indexed expression: the model a decision record's request names.
+const DECISION_MODEL: &str = "json_extract(CAST(bytes AS TEXT), '$.body.request.model')";
 
 mod tree;
 
@@ -42,7 +48,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Migration `n` (1-based) brings a database from `user_version` `n - 1` to `n`.
 /// `STRICT` tables and `CHECK`s refuse malformed rows at the database level too.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
     CREATE TABLE records (
         idx INTEGER PRIMARY KEY CHECK (idx >= 0),
@@ -62,6 +68,9 @@ const MIGRATIONS: [&str; 2] = [
     ) STRICT;
 ",
     tree::MIGRATION_2,
+    // Decisions by the model their request names (an accelerator: readers re-check the bytes).
+    "CREATE INDEX decisions_by_model ON records \
+     (json_extract(CAST(bytes AS TEXT), '$.body.request.model')) WHERE kind = 'decision';",
 ];
 
 const SELECT_RECORD: &str = "SELECT idx, kind, leaf_hash, bytes FROM records";
@@ -338,7 +347,10 @@ impl Store for SqliteStore {
         drafts: &[RecordDraft],
     ) -> Result<Vec<SealedRecord>, LedgerError> {
         let request = AppendRequest {
-            guard: Some(AppendGuard { kind, since }),
+            guard: Some(AppendGuard {
+                kinds: kind_slice(kind),
+                since,
+            }),
             ..AppendRequest::records(drafts.to_vec())
         };
         append_one(self, request)
@@ -377,6 +389,17 @@ impl Store for SqliteStore {
 
     fn head(&self) -> Result<Option<Head>, LedgerError> {
         read_head(&self.conn)
+    }
+
+    /// One indexed query (schema 3); an older read-only file falls back to the scan.
+    fn decisions_for_model(&self, model: &str) -> Result<Vec<StoredRecord>, LedgerError> {
+        if self.version < MODEL_INDEX_VERSION {
+            return super::store::scan_decisions_for_model(self, model);
+        }
+        let sql = format!(
+            "{SELECT_RECORD} WHERE kind = 'decision' AND {DECISION_MODEL} = ?1 ORDER BY idx"
+        );
+        self.query_records(&sql, [model])
     }
 
     fn put_attestation(&mut self, digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
@@ -573,21 +596,23 @@ fn admit(
     state: &BatchState,
     request: &AppendRequest,
 ) -> Result<AppendOutcome, LedgerError> {
-    if let Some(AppendGuard { kind, since }) = request.guard {
-        let in_batch = state
-            .filed
-            .iter()
-            .find(|(k, index)| *k == kind && *index >= since)
-            .map(|(_, index)| *index);
-        let stored: Option<i64> = tx
-            .query_row(
-                "SELECT MIN(idx) FROM records WHERE kind = ?1 AND idx >= ?2",
-                params![kind.as_str(), sql_index(since)?],
-                |row| row.get(0),
-            )
-            .map_err(storage("checking the append guard"))?;
-        let stored = stored.and_then(|i| u64::try_from(i).ok());
-        if let Some(index) = stored.or(in_batch) {
+    if let Some(guard) = request.guard {
+        let mut filed = state.filed.clone();
+        for &kind in guard.kinds {
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT MIN(idx) FROM records WHERE kind = ?1 AND idx >= ?2",
+                    params![kind.as_str(), sql_index(guard.since)?],
+                    |row| row.get(0),
+                )
+                .map_err(storage("checking the append guard"))?;
+            filed.extend(
+                stored
+                    .and_then(|i| u64::try_from(i).ok())
+                    .map(|i| (kind, i)),
+            );
+        }
+        if let Some((kind, index)) = guard.trips_on(filed) {
             return Ok(Err(LedgerError::Raced { kind, index }));
         }
     }
@@ -600,6 +625,12 @@ fn admit(
         }
     }
     Ok(seal_batch(&request.drafts, state.head, |_, _| Ok(())))
+}
+
+/// A `'static` one-kind slice for [`AppendGuard::kinds`].
+fn kind_slice(kind: RecordKind) -> &'static [RecordKind] {
+    let at = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+    RecordKind::ALL.get(at..=at).unwrap_or(&[])
 }
 
 /// Refuses a digest that is malformed or not the SHA-256 of `bytes`.

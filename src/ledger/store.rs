@@ -41,14 +41,27 @@ pub struct StoredRecord {
     pub leaf_hash: [u8; 32],
 }
 
-/// A condition on an append: refuse it if a record of `kind` was filed at index `since` or
-/// later (the caller's view of state derived from `kind` records is out of date).
+/// A condition on an append: refuse it if a record of one of `kinds` was filed at index
+/// `since` or later (the caller's view of state derived from those records is out of date).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendGuard {
-    /// The kind whose records the caller's state was derived from.
-    pub kind: RecordKind,
+    /// The kinds whose records the caller's state was derived from.
+    pub kinds: &'static [RecordKind],
     /// The ledger size at which the caller read that state.
     pub since: u64,
+}
+
+impl AppendGuard {
+    /// The first record of a guarded kind at `since` or later among `records`.
+    pub fn trips_on<'a>(
+        &self,
+        records: impl IntoIterator<Item = (RecordKind, u64)> + 'a,
+    ) -> Option<(RecordKind, u64)> {
+        records
+            .into_iter()
+            .filter(|(kind, index)| self.kinds.contains(kind) && *index >= self.since)
+            .min_by_key(|(_, index)| *index)
+    }
 }
 
 /// One caller's share of a batch: attestations to keep, records to seal, and an optional guard.
@@ -153,6 +166,13 @@ pub trait Store: Send {
     /// Every record of `kind`, in index order.
     fn records_of_kind(&self, kind: RecordKind) -> Result<Vec<StoredRecord>, LedgerError>;
 
+    /// The `decision` records whose request names `model` (`body.request.model`), in index
+    /// order. Durable stores answer from an index; callers that rely on a record re-check its
+    /// bytes. The default scans every decision.
+    fn decisions_for_model(&self, model: &str) -> Result<Vec<StoredRecord>, LedgerError> {
+        scan_decisions_for_model(self, model)
+    }
+
     /// Size and last leaf hash, or `None` for an empty ledger.
     fn head(&self) -> Result<Option<Head>, LedgerError>;
 
@@ -238,10 +258,31 @@ fn append_separately<S: Store + ?Sized>(store: &mut S, request: &AppendRequest) 
     for (digest, bytes) in &request.attestations {
         store.put_attestation(digest, bytes)?;
     }
-    match request.guard {
-        Some(AppendGuard { kind, since }) => store.append_unless(kind, since, &request.drafts),
-        None => store.append(&request.drafts),
+    if let Some(guard) = request.guard {
+        for &kind in guard.kinds {
+            let filed = store.records_of_kind(kind)?;
+            if let Some((kind, index)) = guard.trips_on(filed.iter().map(|r| (kind, r.index))) {
+                return Err(LedgerError::Raced { kind, index });
+            }
+        }
     }
+    store.append(&request.drafts)
+}
+
+/// [`Store::decisions_for_model`] by reading every decision record.
+pub fn scan_decisions_for_model<S: Store + ?Sized>(
+    store: &S,
+    model: &str,
+) -> Result<Vec<StoredRecord>, LedgerError> {
+    Ok(store
+        .records_of_kind(RecordKind::Decision)?
+        .into_iter()
+        .filter(|r| {
+            super::record::parse_record(&r.bytes).is_ok_and(|rec| {
+                rec.body.pointer("/request/model").and_then(|m| m.as_str()) == Some(model)
+            })
+        })
+        .collect())
 }
 
 /// A [`NodeSource`] view of a store, reading through [`Store::tree_node`].

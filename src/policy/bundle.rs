@@ -31,6 +31,9 @@ pub struct BundleFile {
     pub name: String,
     /// Lowercase hex SHA-256 of the file bytes.
     pub sha256: String,
+    /// The file's contents.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 /// A loaded, strictly validated policy bundle, ready to evaluate requests.
@@ -64,7 +67,31 @@ impl PolicyBundle {
     /// the annotations, validates the policies against the schema in strict mode and checks
     /// that the schema accepts the policy input.
     pub fn load(dir: &Path) -> Result<PolicyBundle, PolicyError> {
-        let files = read_bundle_files(dir)?;
+        PolicyBundle::from_raw(dir, read_bundle_files(dir)?)
+    }
+
+    /// Builds a bundle from `(file name, contents)` pairs, as [`PolicyBundle::file_contents`]
+    /// returns them (for a bundle retrieved by digest from the ledger's blob store); `source`
+    /// names where they came from in errors. Only `*.cedar` and `*.cedarschema` names count.
+    pub fn from_files(
+        source: &Path,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<PolicyBundle, PolicyError> {
+        let mut raw: Vec<RawFile> = files
+            .into_iter()
+            .filter(|(name, _)| name.ends_with(POLICY_EXT) || name.ends_with(SCHEMA_EXT))
+            .map(|(name, bytes)| RawFile {
+                path: source.join(&name),
+                sha256: sha256_hex(&bytes),
+                name,
+                bytes,
+            })
+            .collect();
+        raw.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        PolicyBundle::from_raw(source, raw)
+    }
+
+    fn from_raw(dir: &Path, files: Vec<RawFile>) -> Result<PolicyBundle, PolicyError> {
         let listing: String = files
             .iter()
             .map(|f| format!("{}  {}\n", f.sha256, f.name))
@@ -174,6 +201,7 @@ impl PolicyBundle {
                 .map(|f| BundleFile {
                     name: f.name,
                     sha256: f.sha256,
+                    bytes: f.bytes,
                 })
                 .collect(),
             listing,
@@ -214,7 +242,7 @@ impl PolicyBundle {
     }
 }
 
-/// A bundle file read into memory.
+/// A bundle file read into memory (from a directory or from stored blobs).
 struct RawFile {
     name: String,
     path: PathBuf,

@@ -104,6 +104,7 @@ pub(crate) fn probe_input() -> PolicyInput {
         environment: EnvironmentFacts {
             name: "probe".to_owned(),
             production: true,
+            frozen: false,
         },
         model: ModelFacts {
             name: "probe".to_owned(),
@@ -150,6 +151,7 @@ pub(crate) fn probe_input() -> PolicyInput {
         context: ContextFacts {
             now: 0,
             rollback: false,
+            previously_allowed: false,
             approved_roles: Vec::new(),
             approvers: Vec::new(),
             approver_count: 0,

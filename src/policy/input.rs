@@ -36,6 +36,9 @@ pub struct EnvironmentFacts {
     pub name: String,
     /// Whether the full tier rules apply (production-like environment).
     pub production: bool,
+    /// A freeze is in force on this environment (see `modelgate freeze`).
+    #[serde(default)]
+    pub frozen: bool,
 }
 
 /// Facts about one model version, derived from its verified model-metadata predicate.
@@ -136,6 +139,10 @@ pub struct ContextFacts {
     pub now: i64,
     /// The request says it is a rollback.
     pub rollback: bool,
+    /// An earlier decision in the ledger allowed this model version into this environment
+    /// (looked up only while the environment is frozen; false otherwise).
+    #[serde(default)]
+    pub previously_allowed: bool,
     /// Roles that have at least one verified, current approval for this metadata and environment
     /// (sorted): `owner`, `validator`, `risk-officer`, `business-owner`. An owner, validator or
     /// business-owner approval counts only when it comes from the person the metadata names for

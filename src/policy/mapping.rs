@@ -98,10 +98,16 @@ impl CedarMapping {
         .map_err(|e| input_error("model facts", &e))?;
         let env_entity = Entity::new_with_tags(
             environment.clone(),
-            [(
-                "production".to_owned(),
-                RestrictedExpression::new_bool(input.environment.production),
-            )],
+            [
+                (
+                    "production".to_owned(),
+                    RestrictedExpression::new_bool(input.environment.production),
+                ),
+                (
+                    "frozen".to_owned(),
+                    RestrictedExpression::new_bool(input.environment.frozen),
+                ),
+            ],
             [],
             [],
         )
@@ -252,7 +258,10 @@ pub(crate) fn build_request_from_json(
         },
         {
             "uid": { "type": format!("{NAMESPACE}::Environment"), "id": input.environment.name },
-            "attrs": { "production": input.environment.production },
+            "attrs": {
+                "production": input.environment.production,
+                "frozen": input.environment.frozen,
+            },
             "parents": [],
         },
         {
