@@ -1,0 +1,160 @@
+//! `modelgate freeze`, `unfreeze` and `explain` as an operator runs them, on the demo workspace:
+//! exit codes, what they print, and that `check` obeys a freeze.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::mg;
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Demo {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+}
+
+fn demo() -> Demo {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["demo", "--dir", home.to_str().unwrap()])
+        .env_remove("MODELGATE_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    Demo { _tmp: tmp, home }
+}
+
+fn size(home: &std::path::Path) -> u64 {
+    let out = mg(home, &["audit", "verify"]);
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    t.split(" records verified")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {t:?}"))
+}
+
+#[test]
+fn explain_replays_every_record_of_the_demo_ledger() {
+    let d = demo();
+    let n = size(&d.home);
+    assert!(n > 10);
+    for index in 0..n {
+        let out = mg(&d.home, &["explain", &index.to_string()]);
+        assert_eq!(code(&out), 0, "record {index}: {}", text(&out));
+        assert!(
+            text(&out).contains("replay: reproduces the recorded outcome"),
+            "{}",
+            text(&out)
+        );
+    }
+    let json = mg(&d.home, &["explain", "0", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["reproduced"], true);
+    let missing = mg(&d.home, &["explain", "99999"]);
+    assert_eq!(code(&missing), 3, "{}", text(&missing));
+    assert!(text(&missing).contains("there is no record 99999"));
+}
+
+#[test]
+fn a_decision_explained_prints_its_reasons_in_full() {
+    let d = demo();
+    let req = d.home.join("requests/fraud-detector-production.json");
+    let denied = mg(&d.home, &["check", "--request", req.to_str().unwrap()]);
+    assert_eq!(code(&denied), 2, "{}", text(&denied));
+    let index = String::from_utf8_lossy(&denied.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("ledger index "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let out = mg(&d.home, &["explain", &index]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("DENY fraud-detector"), "{t}");
+    assert!(t.contains("controls:"), "{t}");
+    assert!(t.contains("re-evaluated the stored policy input"), "{t}");
+}
+
+#[test]
+fn check_obeys_a_freeze_until_unfreeze() {
+    let d = demo();
+    let req = d.home.join("requests/credit-risk-scorer-production.json");
+    let req = req.to_str().unwrap();
+    assert_eq!(code(&mg(&d.home, &["check", "--request", req])), 0);
+
+    let frozen = mg(
+        &d.home,
+        &[
+            "freeze",
+            "--environment",
+            "production",
+            "--reason",
+            "INC-9: scoring outage",
+        ],
+    );
+    assert_eq!(code(&frozen), 0, "{}", text(&frozen));
+    assert!(text(&frozen).contains("froze production until unfrozen"));
+
+    let denied = mg(&d.home, &["check", "--request", req]);
+    assert_eq!(code(&denied), 2, "{}", text(&denied));
+    assert!(
+        text(&denied).contains("common.environment-frozen"),
+        "{}",
+        text(&denied)
+    );
+
+    let open = mg(&d.home, &["unfreeze", "--environment", "production"]);
+    assert_eq!(code(&open), 0, "{}", text(&open));
+    assert_eq!(code(&mg(&d.home, &["check", "--request", req])), 0);
+    assert_eq!(code(&mg(&d.home, &["audit", "verify"])), 0);
+}
+
+#[test]
+fn bad_freeze_commands_exit_3_and_record_nothing() {
+    let d = demo();
+    let before = size(&d.home);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["freeze", "--environment", "prod", "--reason", "x"],
+            "unknown environment `prod`",
+        ),
+        (
+            &[
+                "freeze",
+                "--environment",
+                "production",
+                "--reason",
+                "x",
+                "--until",
+                "tomorrow",
+            ],
+            "--until `tomorrow`",
+        ),
+        (
+            &["unfreeze", "--environment", "production"],
+            "`production` is not frozen",
+        ),
+        (&["freeze", "--environment", "production"], "--reason"),
+    ];
+    for (args, expected) in cases {
+        let out = mg(&d.home, args);
+        assert_eq!(code(&out), 3, "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    assert_eq!(size(&d.home), before);
+}
