@@ -26,7 +26,7 @@ use crate::attest::{NoteSigner, NoteVerifier, PrivateKey, PublicKey};
 use crate::clock::Clock;
 use crate::engine::audit::AutoCheckpoint;
 use crate::engine::{Engine, EngineConfig, EngineError, EnvironmentConfig};
-use crate::ledger::{LedgerError, SqliteStore};
+use crate::ledger::{LedgerError, RecordKind, SqliteStore, Store};
 use crate::policy::{PolicyBundle, PolicyError};
 
 /// The config file name inside a workspace.
@@ -318,6 +318,43 @@ impl Workspace {
     /// Loads the policy bundle and builds the engine with `clock`.
     pub fn engine(&self, clock: Arc<dyn Clock>) -> Result<Engine, WorkspaceError> {
         let bundle = PolicyBundle::load(&self.policy_dir())?;
+        self.engine_with(bundle, clock)
+    }
+
+    /// Builds the engine for deciding against `store`: with the bundle in the policy directory,
+    /// or — when that bundle is refused (parse or validation error) — with the bundle last
+    /// activated in the ledger, so that a broken edit never replaces a good bundle. The refusal
+    /// is returned alongside so that the caller reports it. Without an earlier activation to
+    /// fall back on, the refusal is the error.
+    pub fn engine_for(
+        &self,
+        store: &dyn Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, Option<PolicyError>), WorkspaceError> {
+        match PolicyBundle::load(&self.policy_dir()) {
+            Ok(bundle) => Ok((self.engine_with(bundle, clock)?, None)),
+            Err(refused) => {
+                let Some(active) = last_activated(store)? else {
+                    return Err(refused.into());
+                };
+                let bundle = match crate::engine::bundles::load_bundle(store, &active) {
+                    Ok(bundle) => bundle,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the last activated bundle cannot be rebuilt");
+                        return Err(refused.into());
+                    }
+                };
+                tracing::warn!(error = %refused, active = %active, "policy bundle refused; keeping the active bundle");
+                Ok((self.engine_with(bundle, clock)?, Some(refused)))
+            }
+        }
+    }
+
+    fn engine_with(
+        &self,
+        bundle: PolicyBundle,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, WorkspaceError> {
         let auto = AutoCheckpoint {
             signer: self.note_signer()?,
             origin: self.config.origin.clone(),
@@ -392,4 +429,17 @@ mod tests {
         embedded.sort();
         assert_eq!(embedded, on_disk);
     }
+}
+
+/// The digest named by the latest `bundle_activation` record, if any.
+fn last_activated(store: &dyn Store) -> Result<Option<String>, WorkspaceError> {
+    let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.pop() else {
+        return Ok(None);
+    };
+    let record = crate::ledger::parse_record(&last.bytes)?;
+    Ok(record
+        .body
+        .get("bundle_digest")
+        .and_then(|d| d.as_str())
+        .map(str::to_owned))
 }

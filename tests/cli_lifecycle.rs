@@ -158,3 +158,56 @@ fn bad_freeze_commands_exit_3_and_record_nothing() {
     }
     assert_eq!(size(&d.home), before);
 }
+
+/// A broken edit to the policy directory is refused with the exact error, and the bundle that
+/// was active keeps deciding (it is rebuilt from the ledger by digest); fixing the edit
+/// activates the new bundle.
+#[test]
+fn an_invalid_bundle_is_refused_and_the_active_bundle_keeps_deciding() {
+    let d = demo();
+    let req = d.home.join("requests/credit-risk-scorer-production.json");
+    let req = req.to_str().unwrap();
+    let digest = |o: &Output| {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["bundle_digest"].as_str().unwrap().to_owned()
+    };
+    let before = mg(&d.home, &["check", "--request", req, "--format", "json"]);
+    assert_eq!(code(&before), 0, "{}", text(&before));
+
+    let policies = d.home.join("policies");
+    for (file, bad, expected) in [
+        ("broken.cedar", "forbid (principal, action, resource", "broken.cedar"),
+        (
+            "dup.cedar",
+            "@id(\"common.permit-promotion\")\n@reason(\"x\")\n@control(\"ORG:1\")\n\
+             permit (principal, action, resource);\n",
+            "common.permit-promotion",
+        ),
+        (
+            "mode.cedar",
+            "@id(\"x.y\")\n@reason(\"x\")\n@control(\"ORG:1\")\n@mode(\"audit\")\n\
+             forbid (principal, action, resource);\n",
+            "audit",
+        ),
+    ] {
+        std::fs::write(policies.join(file), bad).unwrap();
+        let out = mg(&d.home, &["check", "--request", req, "--format", "json"]);
+        assert_eq!(code(&out), 0, "{file}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is refused, so the active bundle"), "{stderr}");
+        assert!(stderr.contains(expected), "{file}: {stderr}");
+        assert_eq!(digest(&out), digest(&before), "{file}");
+        std::fs::remove_file(policies.join(file)).unwrap();
+    }
+
+    std::fs::write(
+        policies.join("extra.cedar"),
+        "@id(\"extra.note\")\n@reason(\"x\")\n@control(\"ORG:1\")\n@mode(\"shadow\")\n\
+         forbid (principal, action, resource) when { context.environment.production };\n",
+    )
+    .unwrap();
+    let after = mg(&d.home, &["check", "--request", req, "--format", "json"]);
+    assert_eq!(code(&after), 0, "{}", text(&after));
+    assert!(String::from_utf8_lossy(&after.stderr).is_empty());
+    assert_ne!(digest(&after), digest(&before), "the valid edit is activated");
+}

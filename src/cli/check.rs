@@ -27,8 +27,15 @@ pub struct CheckArgs {
 pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult {
     let bytes = read_limited(&args.request, crate::engine::request::MAX_REQUEST_BYTES + 1)?;
     let ws = Workspace::open(home)?;
-    let engine = ws.engine(clock)?;
     let mut store = ws.store()?;
+    let (engine, refused) = ws.engine_for(&store, clock)?;
+    if let Some(refused) = refused {
+        eprintln!(
+            "warning: the policy bundle in `{}` is refused, so the active bundle {} keeps deciding: {refused}",
+            ws.policy_dir().display(),
+            engine.bundle().digest()
+        );
+    }
     match engine.decide(&mut store, &bytes) {
         Ok(decision) => {
             match args.format {
