@@ -398,6 +398,19 @@ impl Workspace {
     }
 }
 
+/// The digest named by the latest `bundle_activation` record, if any.
+fn last_activated(store: &dyn Store) -> Result<Option<String>, WorkspaceError> {
+    let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.pop() else {
+        return Ok(None);
+    };
+    let record = crate::ledger::parse_record(&last.bytes)?;
+    Ok(record
+        .body
+        .get("bundle_digest")
+        .and_then(|d| d.as_str())
+        .map(str::to_owned))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,17 +442,4 @@ mod tests {
         embedded.sort();
         assert_eq!(embedded, on_disk);
     }
-}
-
-/// The digest named by the latest `bundle_activation` record, if any.
-fn last_activated(store: &dyn Store) -> Result<Option<String>, WorkspaceError> {
-    let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.pop() else {
-        return Ok(None);
-    };
-    let record = crate::ledger::parse_record(&last.bytes)?;
-    Ok(record
-        .body
-        .get("bundle_digest")
-        .and_then(|d| d.as_str())
-        .map(str::to_owned))
 }

@@ -176,7 +176,11 @@ fn an_invalid_bundle_is_refused_and_the_active_bundle_keeps_deciding() {
 
     let policies = d.home.join("policies");
     for (file, bad, expected) in [
-        ("broken.cedar", "forbid (principal, action, resource", "broken.cedar"),
+        (
+            "broken.cedar",
+            "forbid (principal, action, resource",
+            "broken.cedar",
+        ),
         (
             "dup.cedar",
             "@id(\"common.permit-promotion\")\n@reason(\"x\")\n@control(\"ORG:1\")\n\
@@ -194,7 +198,10 @@ fn an_invalid_bundle_is_refused_and_the_active_bundle_keeps_deciding() {
         let out = mg(&d.home, &["check", "--request", req, "--format", "json"]);
         assert_eq!(code(&out), 0, "{file}: {}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("is refused, so the active bundle"), "{stderr}");
+        assert!(
+            stderr.contains("is refused, so the active bundle"),
+            "{stderr}"
+        );
         assert!(stderr.contains(expected), "{file}: {stderr}");
         assert_eq!(digest(&out), digest(&before), "{file}");
         std::fs::remove_file(policies.join(file)).unwrap();
@@ -209,5 +216,9 @@ fn an_invalid_bundle_is_refused_and_the_active_bundle_keeps_deciding() {
     let after = mg(&d.home, &["check", "--request", req, "--format", "json"]);
     assert_eq!(code(&after), 0, "{}", text(&after));
     assert!(String::from_utf8_lossy(&after.stderr).is_empty());
-    assert_ne!(digest(&after), digest(&before), "the valid edit is activated");
+    assert_ne!(
+        digest(&after),
+        digest(&before),
+        "the valid edit is activated"
+    );
 }
