@@ -183,3 +183,115 @@ fn checkpoints_are_signed_automatically_by_count_and_by_age() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// The auditor's routine of docs/checkpoints.md §7: keep the vkey and a checkpoint, later check
+/// an export against them outside any workspace. A cut-off export is caught by the checkpoint
+/// and named by its size and the missing records.
+#[test]
+fn an_auditor_checks_an_export_against_a_kept_checkpoint_and_vkey() {
+    let f = common::Fixture::new();
+    let home = f.ws.home();
+    let aud = tempfile::tempdir().unwrap();
+    let p = |name: &str| aud.path().join(name).to_str().unwrap().to_owned();
+    out(&mg(home, &["audit", "checkpoint", "--out", &p("cp-6.txt")]));
+    let vkey = out(&mg(home, &["audit", "vkey"]));
+    std::fs::write(p("ledger.vkey"), &vkey).unwrap();
+    out(&mg(home, &["audit", "export", "--out", &p("export.jsonl")]));
+
+    let nowhere = aud.path().join("no-workspace");
+    let verify = |export: &str, extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--from-export", export, "--checkpoint"];
+        let cp = p("cp-6.txt");
+        args.push(&cp);
+        args.extend_from_slice(extra);
+        mg(&nowhere, &args)
+    };
+    let text = out(&verify(
+        &p("export.jsonl"),
+        &["--vkey-file", &p("ledger.vkey")],
+    ));
+    assert!(text.contains("ledger intact: 6 records verified"), "{text}");
+    assert!(
+        text.contains("given checkpoints matched, by size: 6"),
+        "{text}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&out(&verify(
+        &p("export.jsonl"),
+        &["--vkey", vkey.trim(), "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(json["schema"], "https://modelgate.dev/audit-verify/v1");
+    assert_eq!(json["intact"], true);
+    assert_eq!(json["records"], 6);
+    assert_eq!(json["checkpoints"]["given"], serde_json::json!([6]));
+    assert!(json["failure"].is_null());
+
+    let full = std::fs::read_to_string(p("export.jsonl")).unwrap();
+    let cut: String = full.lines().take(4).map(|l| format!("{l}\n")).collect();
+    std::fs::write(p("cut.jsonl"), cut).unwrap();
+    let o = verify(&p("cut.jsonl"), &["--vkey-file", &p("ledger.vkey")]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("LEDGER TAMPERED") && text.contains("checkpoint of size 6, records 4..=5"),
+        "{text}"
+    );
+}
+
+/// A checkpoint that cannot be checked is unusable input (exit 3), never "intact" and never a
+/// finding about the ledger: no key to check it with, a key that is not the signer's, a vkey
+/// with nothing to check, a malformed vkey.
+#[test]
+fn checkpoints_that_cannot_be_checked_are_usage_errors() {
+    use modelgate::attest::{NoteSigner, PrivateKey};
+    use modelgate::ledger::{sign_checkpoint, Checkpoint};
+
+    let f = common::Fixture::new();
+    let home = f.ws.home();
+    let aud = tempfile::tempdir().unwrap();
+    let p = |name: &str| aud.path().join(name).to_str().unwrap().to_owned();
+    out(&mg(home, &["audit", "checkpoint", "--out", &p("cp.txt")]));
+    out(&mg(home, &["audit", "export", "--out", &p("export.jsonl")]));
+    let vkey = out(&mg(home, &["audit", "vkey"])).trim().to_owned();
+    let forger = NoteSigner::new(&f.ws.config().origin, PrivateKey::from_seed(&[7; 32])).unwrap();
+    let forged = Checkpoint {
+        origin: f.ws.config().origin.clone(),
+        size: 6,
+        root: [1; 32],
+        extensions: Vec::new(),
+    };
+    std::fs::write(p("forged.txt"), sign_checkpoint(&forged, &forger).unwrap()).unwrap();
+
+    let nowhere = aud.path().join("no-workspace");
+    let export = p("export.jsonl");
+    let base = ["audit", "verify", "--from-export", export.as_str()];
+    let run = |home: &std::path::Path, extra: &[&str]| {
+        let o = mg(home, &[&base[..], extra].concat());
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(3), "{extra:?}: {err}");
+        err
+    };
+    let cp = p("cp.txt");
+    let err = run(&nowhere, &["--checkpoint", &cp]);
+    assert!(err.contains("pass --vkey"), "{err}");
+    let err = run(&nowhere, &["--vkey", &vkey]);
+    assert!(err.contains("--vkey needs --checkpoint"), "{err}");
+    let forged = p("forged.txt");
+    let err = run(&nowhere, &["--checkpoint", &forged, "--vkey", &vkey]);
+    assert!(err.contains("does not verify under the key"), "{err}");
+    // Inside the workspace its engine key is used, with the same verdict on the forgery.
+    let err = run(home, &["--checkpoint", &forged]);
+    assert!(err.contains("does not verify under the key"), "{err}");
+    let err = run(&nowhere, &["--checkpoint", &cp, "--vkey", "not-a-vkey"]);
+    assert!(err.contains("vkey"), "{err}");
+    let err = run(
+        &nowhere,
+        &["--checkpoint", &cp, "--vkey", &vkey, "--vkey-file", &cp],
+    );
+    assert!(err.contains("cannot be used with"), "{err}");
+    // With the right key the same checkpoint passes, inside the workspace and out.
+    assert!(mg(home, &[&base[..], &["--checkpoint", &cp]].concat())
+        .status
+        .success());
+}

@@ -114,7 +114,10 @@ fn roots_and_proofs_survive_reopening_and_verify() {
 /// Turns a current ledger file into the version-1 layout (migration 1 only).
 fn downgrade_to_v1(path: &std::path::Path) {
     raw(path)
-        .execute_batch("DROP TABLE tree_nodes; DROP TABLE checkpoints; PRAGMA user_version = 1;")
+        .execute_batch(
+            "DROP INDEX decisions_by_model; DROP TABLE tree_nodes; DROP TABLE checkpoints; \
+             PRAGMA user_version = 1;",
+        )
         .unwrap();
 }
 
@@ -334,4 +337,53 @@ fn default_tree_methods_agree_with_the_stored_tree() {
         derived.put_checkpoint(3, "x"),
         Err(LedgerError::Unsupported(_))
     ));
+}
+
+/// Schema 3 adds the index of decisions by model: a read-only handle on a version-2 file answers
+/// by scanning, opening it for writing builds the index, and both give the same records.
+#[test]
+fn migrating_a_version_2_ledger_adds_the_decision_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    let decision = |model: &str, seq: u64| modelgate::ledger::RecordDraft {
+        kind: modelgate::ledger::RecordKind::Decision,
+        body: serde_json::json!({"request": {"model": model, "version": "1"}, "seq": seq}),
+        ..draft(seq)
+    };
+    store
+        .append(&[
+            decision("a", 0),
+            draft(1),
+            decision("b", 2),
+            decision("a", 3),
+        ])
+        .unwrap();
+    drop(store);
+    raw(&path)
+        .execute_batch("DROP INDEX decisions_by_model; PRAGMA user_version = 2;")
+        .unwrap();
+    let indices = |s: &SqliteStore, m: &str| -> Vec<u64> {
+        s.decisions_for_model(m)
+            .unwrap()
+            .iter()
+            .map(|r| r.index)
+            .collect()
+    };
+    let ro = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(indices(&ro, "a"), [0, 3]);
+    drop(ro);
+    let store = SqliteStore::open(&path).unwrap();
+    let has_index: i64 = raw(&path)
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'decisions_by_model'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(has_index, 1);
+    assert_eq!(indices(&store, "a"), [0, 3]);
+    assert_eq!(indices(&store, "b"), [2]);
+    assert!(indices(&store, "c").is_empty());
+    assert!(verify(&store).is_intact());
 }

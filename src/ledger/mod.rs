@@ -51,7 +51,10 @@ pub use record::{
 };
 pub use sqlite::SqliteStore;
 pub use store::{append_one, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord};
-pub use verify::{verify_lines, verify_store, VerifyFailure, VerifyReport};
+pub use verify::{
+    verify_lines, verify_lines_against, verify_store, verify_store_against, CheckpointFinding,
+    VerifyFailure, VerifyReport,
+};
 
 use crate::canonical::CanonicalError;
 
