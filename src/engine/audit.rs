@@ -3,17 +3,17 @@
 //! [`checkpoint`] signs the current tree head as a C2SP checkpoint with the engine key (only if
 //! the tree grew since the last one; never for an empty ledger) and stores it; [`prove`] builds
 //! a `c2sp.org/tlog-proof@v1` for one record against a stored checkpoint; [`consistency`] gives
-//! the RFC 6962 proof between two sizes; [`verify_checkpoints`] checks every stored checkpoint's
-//! signature, origin and root against the tree. The formats live in
+//! the RFC 6962 proof between two sizes. Stored checkpoints are checked (signature, origin, root)
+//! in the verification pass itself ([`crate::ledger::verify_store_against`]). The formats live in
 //! [`crate::ledger::checkpoint`]; the note signatures in [`crate::attest::note`].
 
 use time::OffsetDateTime;
 
 use super::EngineError;
-use crate::attest::{NoteSigner, NoteVerifier};
+use crate::attest::NoteSigner;
 use crate::clock::parse_rfc3339;
 use crate::ledger::{
-    open_checkpoint, parse_record, sign_checkpoint, Checkpoint, Hash, LedgerError, Store, TlogProof,
+    parse_record, sign_checkpoint, Checkpoint, Hash, LedgerError, Store, TlogProof,
 };
 
 /// When to sign a checkpoint without being asked: after `every_records` new records, or when
@@ -178,42 +178,4 @@ pub fn consistency(store: &dyn Store, old: u64, new: u64) -> Result<Vec<Hash>, E
         ));
     }
     Ok(store.consistency_proof(old, new)?)
-}
-
-/// The first stored checkpoint that is not a valid signature by `verifier` with `origin` over
-/// the tree root of its size, as (size, problem); `None` when all are good.
-pub fn verify_checkpoints(
-    store: &dyn Store,
-    verifier: &NoteVerifier,
-    origin: &str,
-) -> Result<Option<(u64, String)>, EngineError> {
-    let size = store.size()?;
-    for (cp_size, note) in store.checkpoints()? {
-        let opened = match open_checkpoint(&note, std::slice::from_ref(verifier), Some(origin)) {
-            Ok(cp) => cp,
-            Err(e) => return Ok(Some((cp_size, format!("checkpoint does not verify: {e}")))),
-        };
-        if opened.size != cp_size {
-            return Ok(Some((
-                cp_size,
-                format!(
-                    "checkpoint stored as size {cp_size} says size {}",
-                    opened.size
-                ),
-            )));
-        }
-        if cp_size > size {
-            return Ok(Some((
-                cp_size,
-                format!("checkpoint of size {cp_size} is beyond the ledger ({size} records)"),
-            )));
-        }
-        if store.tree_root(cp_size)? != opened.root {
-            return Ok(Some((
-                cp_size,
-                format!("checkpoint of size {cp_size} names a root that is not the tree's"),
-            )));
-        }
-    }
-    Ok(None)
 }
