@@ -1,8 +1,8 @@
 //! The command-line adapter: argument parsing, output formatting and exit codes.
 //!
 //! [`Cli`] is the clap definition; [`run`] dispatches to one function per command family
-//! ([`keys`], [`sign`], [`check`], [`audit`], [`demo`]) and maps the outcome to an exit code
-//! ([`exit`]). Commands hold no business rules: they read files, call the engine, workspace,
+//! ([`keys`], [`sign`], [`check`] with its CI formats in [`report`], [`audit`], [`policy`],
+//! [`demo`]) and maps the outcome to an exit code ([`exit`]). Commands hold no business rules: they read files, call the engine, workspace,
 //! attest or ledger APIs, and print.
 
 /// Prints a line to stdout. A closed pipe (`modelgate audit tail | head`) ends the output
@@ -30,6 +30,8 @@ pub mod audit;
 pub mod check;
 pub mod demo;
 pub mod keys;
+pub mod policy;
+pub mod report;
 pub mod sign;
 
 use std::path::{Path, PathBuf};
@@ -178,6 +180,12 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Validate a policy bundle and run its test cases.
+    Policy {
+        /// The policy command.
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
     /// Build a throwaway workspace, sign sample models, run checks, verify the ledger.
     Demo(demo::DemoArgs),
 }
@@ -213,6 +221,7 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
         Command::Approve(args) => sign::approve(&cli.home, &args, clock.as_ref()),
         Command::Check(args) => check::check(&cli.home, &args, clock),
         Command::Audit { command } => audit::audit(&cli.home, command),
+        Command::Policy { command } => policy::policy(&cli.home, &command),
         Command::Demo(args) => demo::demo(&args, clock),
     };
     match result {
