@@ -1,4 +1,7 @@
 //! `modelgate check`: decide a promotion request, print the decision, exit 0/2/3/1.
+//!
+//! [`CheckArgs`] selects the output ([`CheckFormat`]: text and json here, the CI formats in
+//! [`super::report`]) and `--fail-on-warn`, which makes an allow with warnings exit 2.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -6,7 +9,8 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{exit, CliError, CmdResult, Format};
+use super::report::{self, CheckFormat, ReportContext};
+use super::{exit, CliError, CmdResult};
 use crate::clock::Clock;
 use crate::engine::{Decision, EngineError};
 use crate::policy::Reason;
@@ -20,7 +24,11 @@ pub struct CheckArgs {
     pub request: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: CheckFormat,
+    /// Exit 2 when the request is allowed with warnings (warn-mode policies that applied); the
+    /// decision itself stays an allow.
+    #[arg(long)]
+    pub fail_on_warn: bool,
 }
 
 /// Runs `modelgate check`.
@@ -36,31 +44,56 @@ pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult 
             engine.bundle().digest()
         );
     }
+
+    let ctx = ReportContext {
+        request: &args.request,
+        bundle: engine.bundle(),
+        fail_on_warn: args.fail_on_warn,
+    };
     match engine.decide(&mut store, &bytes) {
         Ok(decision) => {
             match args.format {
-                Format::Json => say!(
+                CheckFormat::Json => say!(
                     "{}",
                     serde_json::to_string_pretty(&decision).map_err(CliError::internal)?
                 ),
-                Format::Text => say_raw!("{}", render_text(&decision)),
+                CheckFormat::Text => say_raw!("{}", render_text(&decision)),
+                other => {
+                    if let Some(out) = report::render_decision(other, &decision, &ctx) {
+                        say_raw!("{out}");
+                    }
+                }
             }
-            Ok(if decision.is_allow() {
-                exit::OK
-            } else {
-                exit::DENY
-            })
+            if ctx.failed_by_warnings(&decision) {
+                return Err(CliError {
+                    code: exit::DENY,
+                    message: format!(
+                        "allowed with {} warning(s); failing because of --fail-on-warn",
+                        decision.body.warnings.len()
+                    ),
+                });
+            }
+            Ok(report::exit_code(&decision, args.fail_on_warn))
         }
-        Err(EngineError::Invalid(problems)) if args.format == Format::Json => {
-            let out = serde_json::json!({
-                "schema": "https://modelgate.dev/error/v1",
-                "error": "invalid_request",
-                "problems": problems,
-            });
-            say!(
-                "{}",
-                serde_json::to_string_pretty(&out).map_err(CliError::internal)?
-            );
+        Err(EngineError::Invalid(problems)) if args.format != CheckFormat::Text => {
+            match args.format {
+                CheckFormat::Json => {
+                    let out = serde_json::json!({
+                        "schema": "https://modelgate.dev/error/v1",
+                        "error": "invalid_request",
+                        "problems": problems,
+                    });
+                    say!(
+                        "{}",
+                        serde_json::to_string_pretty(&out).map_err(CliError::internal)?
+                    );
+                }
+                other => {
+                    if let Some(out) = report::render_invalid(other, &problems, &ctx) {
+                        say_raw!("{out}");
+                    }
+                }
+            }
             Err(CliError::invalid(
                 EngineError::Invalid(problems).to_string(),
             ))

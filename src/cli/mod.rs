@@ -1,8 +1,9 @@
 //! The command-line adapter: argument parsing, output formatting and exit codes.
 //!
 //! [`Cli`] is the clap definition; [`run`] dispatches to one function per command family
-//! ([`keys`], [`sign`], [`check`], [`audit`], [`lifecycle`], [`demo`]) and maps the outcome to an exit code
-//! ([`exit`]). Commands hold no business rules: they read files, call the engine, workspace,
+//! ([`keys`], [`sign`], [`check`] with its CI formats in [`report`], [`audit`], [`policy`],
+//! [`lifecycle`], [`demo`]) and maps the outcome to an exit code ([`exit`]). Commands hold no
+//! business rules: they read files, call the engine, workspace,
 //! attest or ledger APIs, and print.
 
 /// Prints a line to stdout. A closed pipe (`modelgate audit tail | head`) ends the output
@@ -31,6 +32,8 @@ pub mod check;
 pub mod demo;
 pub mod keys;
 pub mod lifecycle;
+pub mod policy;
+pub mod report;
 pub mod sign;
 
 use std::path::{Path, PathBuf};
@@ -187,6 +190,12 @@ pub enum Command {
     /// Replay ledger record N with what the ledger kept and print it in full. Exit 0 when the
     /// replay reproduces the record, 4 when it does not.
     Explain(lifecycle::ExplainArgs),
+    /// Validate a policy bundle and run its test cases.
+    Policy {
+        /// The policy command.
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
     /// Build a throwaway workspace, sign sample models, run checks, verify the ledger.
     Demo(demo::DemoArgs),
 }
@@ -225,6 +234,7 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
         Command::Freeze(args) => lifecycle::freeze(&cli.home, &args, clock),
         Command::Unfreeze(args) => lifecycle::unfreeze(&cli.home, &args, clock),
         Command::Explain(args) => lifecycle::explain(&cli.home, &args),
+        Command::Policy { command } => policy::policy(&cli.home, &command),
         Command::Demo(args) => demo::demo(&args, clock),
     };
     match result {

@@ -1,11 +1,22 @@
 //! Data-driven policy cases: [`CaseSuite`] (loaded from a case directory), [`CaseFile`] and
-//! [`Case`] (the strict file format), and [`run_cases`] producing a [`CaseReport`].
+//! [`Case`] (the strict file format), and [`run_cases`] producing a [`CaseReport`] with
+//! per-policy [`PolicyCoverage`].
 //!
 //! A case directory holds `bases/*.json` (complete [`PolicyInput`] documents) and `*.json` case
-//! files. Each case names a base, applies an RFC 7386 JSON merge patch to it, evaluates the result
-//! against a bundle and compares the decision, the sorted enforce reasons and, when given, the
-//! warnings and shadow outcomes. The runner also checks coverage: every enforce-mode policy must
-//! be covered by at least one allow case and one deny case.
+//! files. Each case names a base, applies an RFC 7386 JSON merge patch to it (the compact form:
+//! only the metadata facts, approvals and context that differ), evaluates the result against a
+//! bundle and compares the decision, the sorted enforce reasons and, when given, the warnings and
+//! shadow outcomes.
+//!
+//! Two coverage measures, both over the bundle's policies:
+//! - **satisfied coverage** ([`CaseReport::coverage`]): a policy is covered when it was satisfied
+//!   (applied) in at least one case: an enforce forbid or permit among the reasons (`forbid` or
+//!   `permit` effect), a warn forbid among the warnings, a shadow policy among the shadow outcomes.
+//!   [`CaseReport::coverage_percent`] is the share of covered policies, for a threshold.
+//! - **boundary rule** ([`CaseReport::uncovered`]): every enforce-mode policy must be covered by
+//!   at least one allow case and one deny case, each naming it in `covers` or among its expected
+//!   `reasons` (for an allow case: a forbid that does not fire on evidence close to its boundary,
+//!   or a permit that applied).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,11 +24,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::annotations::Mode;
+use super::annotations::{Mode, PolicyEffect};
 use super::bundle::PolicyBundle;
-use super::evaluate::{Outcome, Reason};
+use super::evaluate::{Evaluation, Outcome, Reason};
 use super::input::PolicyInput;
 use super::PolicyError;
+
+mod report;
+
+pub use report::{format_percent, CaseReport, CaseResult, PolicyCoverage, Uncovered};
 
 /// One case file: a description and its cases.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +67,7 @@ pub struct Case {
     /// When given, exactly the expected shadow outcome ids.
     #[serde(default)]
     pub shadow: Option<Vec<String>>,
-    /// Policy ids this case exercises (deny cases also cover their expected reasons).
+    /// Policy ids this case exercises (a case also covers its expected reasons).
     #[serde(default)]
     pub covers: Vec<String>,
 }
@@ -64,81 +79,6 @@ pub struct CaseSuite {
     pub bases: BTreeMap<String, Value>,
     /// Case files by file name, sorted.
     pub files: BTreeMap<String, CaseFile>,
-}
-
-/// The outcome of one case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CaseResult {
-    /// Case file name.
-    pub file: String,
-    /// Case name.
-    pub name: String,
-    /// Why the case failed; empty when it passed.
-    pub failures: Vec<String>,
-}
-
-impl CaseResult {
-    /// Whether the case passed.
-    pub fn passed(&self) -> bool {
-        self.failures.is_empty()
-    }
-}
-
-/// An enforce-mode policy that lacks an allow-side or deny-side case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Uncovered {
-    /// The policy id.
-    pub policy_id: String,
-    /// The kind of case missing: `allow` or `deny`.
-    pub missing: Outcome,
-}
-
-/// The outcome of a whole suite.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CaseReport {
-    /// One result per case, in file and case order.
-    pub results: Vec<CaseResult>,
-    /// Coverage gaps, sorted by policy id.
-    pub uncovered: Vec<Uncovered>,
-}
-
-impl CaseReport {
-    /// True when every case passed and every enforce-mode policy is covered both ways.
-    pub fn passed(&self) -> bool {
-        self.uncovered.is_empty() && self.results.iter().all(CaseResult::passed)
-    }
-
-    /// The failed cases.
-    pub fn failed(&self) -> impl Iterator<Item = &CaseResult> {
-        self.results.iter().filter(|r| !r.passed())
-    }
-
-    /// A readable multi-line summary of every failure and coverage gap.
-    pub fn summary(&self) -> String {
-        let mut out = String::new();
-        for result in self.failed() {
-            out.push_str(&format!("FAIL {} / {}\n", result.file, result.name));
-            for failure in &result.failures {
-                out.push_str(&format!("  {failure}\n"));
-            }
-        }
-        for gap in &self.uncovered {
-            out.push_str(&format!(
-                "UNCOVERED {}: no {} case covers it\n",
-                gap.policy_id,
-                gap.missing.as_str()
-            ));
-        }
-        let failed = self.failed().count();
-        out.push_str(&format!(
-            "{} cases, {} passed, {} failed, {} coverage gaps\n",
-            self.results.len(),
-            self.results.len() - failed,
-            failed,
-            self.uncovered.len()
-        ));
-        out
-    }
 }
 
 impl CaseSuite {
@@ -210,17 +150,23 @@ pub fn run_cases(bundle: &PolicyBundle, suite: &CaseSuite) -> CaseReport {
     let mut results = Vec::new();
     let mut allow_covered: BTreeSet<String> = BTreeSet::new();
     let mut deny_covered: BTreeSet<String> = BTreeSet::new();
+    let mut satisfied: BTreeMap<String, usize> = BTreeMap::new();
     for (file, case_file) in &suite.files {
         for case in &case_file.cases {
-            let failures = check(bundle, suite, case);
+            let (failures, evaluation) = check(bundle, suite, case);
+            if let Some(evaluation) = &evaluation {
+                for id in satisfied_ids(evaluation) {
+                    *satisfied.entry(id.to_owned()).or_default() += 1;
+                }
+            }
             let covered = match case.expect {
                 Outcome::Allow => &mut allow_covered,
                 Outcome::Deny => &mut deny_covered,
             };
+            // A case covers what it names in `covers` and the reasons it expects: the forbids
+            // of a deny, the permits of an allow.
             covered.extend(case.covers.iter().cloned());
-            if case.expect == Outcome::Deny {
-                covered.extend(case.reasons.iter().flatten().cloned());
-            }
+            covered.extend(case.reasons.iter().flatten().cloned());
             results.push(CaseResult {
                 file: file.clone(),
                 name: case.name.clone(),
@@ -242,11 +188,45 @@ pub fn run_cases(bundle: &PolicyBundle, suite: &CaseSuite) -> CaseReport {
             }
         }
     }
-    CaseReport { results, uncovered }
+    let coverage = bundle
+        .policies()
+        .iter()
+        .map(|p| PolicyCoverage {
+            policy_id: p.id.clone(),
+            mode: p.mode,
+            effect: p.effect,
+            satisfied_in: satisfied.get(&p.id).copied().unwrap_or(0),
+        })
+        .collect();
+    CaseReport {
+        results,
+        uncovered,
+        coverage,
+    }
 }
 
-/// Runs one case; returns what did not match (empty when it passed).
-fn check(bundle: &PolicyBundle, suite: &CaseSuite, case: &Case) -> Vec<String> {
+/// The ids of the policies an evaluation shows as satisfied: enforce forbids and permits that
+/// applied, warn forbids that applied, shadow policies that applied. Errors and "not permitted"
+/// reasons name policies that did not apply.
+fn satisfied_ids(evaluation: &Evaluation) -> impl Iterator<Item = &str> {
+    evaluation
+        .reasons
+        .iter()
+        .chain(&evaluation.warnings)
+        .chain(&evaluation.shadow)
+        .filter(|r| {
+            r.effect == PolicyEffect::Forbid.as_str() || r.effect == PolicyEffect::Permit.as_str()
+        })
+        .map(|r| r.policy_id.as_str())
+}
+
+/// Runs one case; returns what did not match (empty when it passed) and the evaluation, when
+/// the case got that far.
+fn check(
+    bundle: &PolicyBundle,
+    suite: &CaseSuite,
+    case: &Case,
+) -> (Vec<String>, Option<Evaluation>) {
     let mut failures = Vec::new();
     for id in &case.covers {
         if bundle.policy(id).is_none() {
@@ -255,7 +235,7 @@ fn check(bundle: &PolicyBundle, suite: &CaseSuite, case: &Case) -> Vec<String> {
     }
     let Some(base) = suite.bases.get(&case.base) else {
         failures.push(format!("unknown base `{}`", case.base));
-        return failures;
+        return (failures, None);
     };
     let mut doc = base.clone();
     if let Some(patch) = &case.patch {
@@ -265,14 +245,14 @@ fn check(bundle: &PolicyBundle, suite: &CaseSuite, case: &Case) -> Vec<String> {
         Ok(input) => input,
         Err(e) => {
             failures.push(format!("patched base is not a policy input: {e}"));
-            return failures;
+            return (failures, None);
         }
     };
     let evaluation = match bundle.evaluate(&input) {
         Ok(evaluation) => evaluation,
         Err(e) => {
             failures.push(format!("evaluation failed: {e}"));
-            return failures;
+            return (failures, None);
         }
     };
     if evaluation.decision != case.expect {
@@ -296,7 +276,7 @@ fn check(bundle: &PolicyBundle, suite: &CaseSuite, case: &Case) -> Vec<String> {
     if let Some(expected) = &case.shadow {
         compare("shadow", expected, &evaluation.shadow, &mut failures);
     }
-    failures
+    (failures, Some(evaluation))
 }
 
 /// Compares expected ids with the ids of `actual` (both as sorted sets) and explains the diff.

@@ -16,12 +16,14 @@
 //! - The mapping into Cedar (`mapping.rs`) is built directly with Cedar's programmatic API per
 //!   request; its conformance to the bundle schema is proved once, at load.
 //! - [`cases`]: data-driven policy cases ([`CaseSuite`], [`run_cases`]) with a coverage rule.
+//! - [`diagnose`] (`diagnostics.rs`): every problem of a bundle as a located [`Diagnostic`].
 //!
 //! The reference bundle and its documentation live in `policies/` and `docs/policies.md`.
 
 mod annotations;
 mod bundle;
 pub mod cases;
+mod diagnostics;
 mod error;
 mod evaluate;
 mod explain;
@@ -30,7 +32,10 @@ mod mapping;
 
 pub use annotations::{Mode, PolicyEffect, PolicyInfo};
 pub use bundle::{BundleFile, PolicyBundle};
-pub use cases::{run_cases, Case, CaseFile, CaseReport, CaseResult, CaseSuite, Uncovered};
+pub use cases::{
+    run_cases, Case, CaseFile, CaseReport, CaseResult, CaseSuite, PolicyCoverage, Uncovered,
+};
+pub use diagnostics::{diagnose, line_column, Diagnostic, SourceFile};
 pub use error::PolicyError;
 pub use evaluate::{Evaluation, Outcome, Reason, ACTION, NAMESPACE};
 pub use input::{ContextFacts, EnvironmentFacts, ModelFacts, PolicyInput, INPUT_VERSION};

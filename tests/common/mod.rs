@@ -327,3 +327,108 @@ pub fn waiver(
         who.1,
     )
 }
+
+/// Like [`approval`], issued at `issued` (for requests judged by the binary, which reads the
+/// wall clock).
+pub fn approval_issued_at(
+    metadata: &Envelope,
+    who: (&str, u8),
+    role: Role,
+    env: &str,
+    issued: OffsetDateTime,
+    valid_days: i64,
+) -> Envelope {
+    let statement = Statement::from_payload(&metadata.payload).unwrap();
+    let predicate = json!({
+        "role": role.to_string(),
+        "approver": who.0,
+        "environments": [env],
+        "metadata_digest": sha256_prefixed(&metadata.payload),
+        "issued_at": rfc3339(issued),
+        "expires": rfc3339(issued + Duration::days(valid_days)),
+    });
+    sign(
+        &Statement::new(statement.subject, PREDICATE_APPROVAL, predicate),
+        who.1,
+    )
+}
+
+/// The vendored report schemas (`tests/fixtures/report-schemas/`, see its README).
+pub fn report_schema(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/report-schemas")
+        .join(name)
+}
+
+/// The problems of `log` against the official SARIF 2.1.0 JSON schema (empty when valid).
+pub fn sarif_schema_errors(log: &Value) -> Vec<String> {
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(report_schema("sarif-schema-2.1.0.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    validator
+        .iter_errors(log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// The version of the XML Schema validator `.ci/run` installs.
+pub const XMLSCHEMA_VERSION: &str = "4.3.2";
+
+/// The problems of the JUnit XML `xml` against the Jenkins / Maven Surefire schema
+/// `junit-10.xsd`, checked by Python's `xmlschema` (empty when valid). Panics, naming the install
+/// command, when Python or `xmlschema` is missing: a missing validator must never pass.
+pub fn junit_schema_errors(xml: &str) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import sys
+try:
+    import xmlschema
+except ImportError:
+    sys.exit(97)
+schema = xmlschema.XMLSchema(sys.argv[1])
+errors = [str(e).splitlines()[0] for e in schema.iter_errors(sys.argv[2])]
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"#;
+    let install = format!(
+        "JUnit XML is validated by Python's `xmlschema` package; install it with \
+         `python3 -m pip install xmlschema=={XMLSCHEMA_VERSION}` (.ci/run does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(report_schema("junit-10.xsd"))
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}). {install}"));
+    match out.status.code() {
+        Some(0) => Vec::new(),
+        Some(1) => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        Some(97) => panic!("python3 has no `xmlschema` module. {install}"),
+        other => panic!(
+            "the JUnit validator failed ({other:?}): {}\n{install}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Asserts that `xml` is valid JUnit XML (see [`junit_schema_errors`]).
+pub fn assert_valid_junit(xml: &str) {
+    let errors = junit_schema_errors(xml);
+    assert!(errors.is_empty(), "invalid JUnit XML: {errors:#?}\n{xml}");
+}
+
+/// Asserts that `log` is valid SARIF 2.1.0 (see [`sarif_schema_errors`]).
+pub fn assert_valid_sarif(log: &Value) {
+    let errors = sarif_schema_errors(log);
+    assert!(errors.is_empty(), "invalid SARIF: {errors:#?}\n{log:#}");
+}
