@@ -222,3 +222,57 @@ fn an_invalid_bundle_is_refused_and_the_active_bundle_keeps_deciding() {
         "the valid edit is activated"
     );
 }
+
+/// The bundle a decision names can be written back out from the ledger by its digest, and the
+/// files reproduce that digest.
+#[test]
+fn a_decided_with_bundle_is_exported_by_digest() {
+    let d = demo();
+    let req = d.home.join("requests/credit-risk-scorer-production.json");
+    let out = mg(
+        &d.home,
+        &[
+            "check",
+            "--request",
+            req.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = v["bundle_digest"].as_str().unwrap().to_owned();
+    let dir = d.home.join("exported-bundle");
+    let exported = mg(
+        &d.home,
+        &["policy", "export", &digest, "--out", dir.to_str().unwrap()],
+    );
+    assert_eq!(code(&exported), 0, "{}", text(&exported));
+    let validated = mg(
+        &d.home,
+        &["policy", "validate", "--bundle", dir.to_str().unwrap()],
+    );
+    assert_eq!(code(&validated), 0, "{}", text(&validated));
+    assert!(text(&validated).contains(&digest), "{}", text(&validated));
+
+    let again = mg(
+        &d.home,
+        &["policy", "export", &digest, "--out", dir.to_str().unwrap()],
+    );
+    assert_eq!(code(&again), 3, "{}", text(&again));
+    let unknown = mg(
+        &d.home,
+        &[
+            "policy",
+            "export",
+            &format!("sha256:{}", "0".repeat(64)),
+            "--out",
+            d.home.join("nope").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&unknown), 3, "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("cannot be retrieved"),
+        "{}",
+        text(&unknown)
+    );
+}

@@ -40,6 +40,15 @@ pub enum PolicyCommand {
     /// Run the bundle's test cases (`DIR/tests/`) and report per-policy coverage. Exit 0
     /// passed, 2 failed, 3 invalid bundle or case file.
     Test(TestArgs),
+    /// Write a bundle a decision used, retrieved from the ledger by its digest, into a new
+    /// directory (the files that reproduce the digest). Exit 0, 3 when it is not stored.
+    Export {
+        /// The bundle digest, `sha256:<hex>`, as decisions record it.
+        digest: String,
+        /// A directory that does not exist yet.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// `modelgate policy test`
@@ -82,7 +91,35 @@ pub fn policy(home: &Path, command: &PolicyCommand) -> CmdResult {
     match command {
         PolicyCommand::Validate { bundle } => validate(&bundle_dir(home, bundle.as_deref())?),
         PolicyCommand::Test(args) => test(&bundle_dir(home, args.bundle.as_deref())?, args),
+        PolicyCommand::Export { digest, out } => export(home, digest, out),
     }
+}
+
+fn export(home: &Path, digest: &str, out: &Path) -> CmdResult {
+    if out.exists() {
+        return Err(CliError::invalid(format!(
+            "`{}` already exists: give a new directory",
+            out.display()
+        )));
+    }
+    let ws = Workspace::open(home)?;
+    let store = crate::ledger::SqliteStore::open_read_only(&ws.ledger_path())?;
+    let bundle = crate::engine::bundles::load_bundle(&store, digest)?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| CliError::internal(format!("cannot create `{}`: {e}", out.display())))?;
+    for file in bundle.files() {
+        let path = out.join(&file.name);
+        std::fs::write(&path, &file.bytes)
+            .map_err(|e| CliError::internal(format!("cannot write `{}`: {e}", path.display())))?;
+    }
+    say!(
+        "wrote bundle {} ({} files, {} policies) to {}",
+        bundle.digest(),
+        bundle.files().len(),
+        bundle.policies().len(),
+        out.display()
+    );
+    Ok(exit::OK)
 }
 
 /// `--bundle DIR`, or the workspace's policy bundle.
