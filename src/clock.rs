@@ -104,3 +104,20 @@ mod tests {
         assert_eq!(rfc3339(edge), "9999-12-31T23:59:59-01:00");
     }
 }
+
+/// A monotonic stopwatch for measuring durations (metrics, benchmarks); never used for anything
+/// that is compared against a time in a record.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    /// Starts measuring now.
+    pub fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// Time since [`Stopwatch::start`].
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.0.elapsed()
+    }
+}

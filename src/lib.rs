@@ -18,4 +18,5 @@ pub mod engine;
 pub mod ledger;
 pub mod metadata;
 pub mod policy;
+pub mod server;
 pub mod workspace;

@@ -70,6 +70,47 @@ pub struct WorkspaceConfig {
     pub waiver_max_days: [u32; 3],
     /// Environments a request may name.
     pub environments: BTreeMap<String, EnvironmentConfig>,
+    /// `modelgate serve` settings.
+    #[serde(default, skip_serializing_if = "ServerSettings::is_default")]
+    pub server: ServerSettings,
+}
+
+/// The `[server]` section of `modelgate.toml`: how `modelgate serve` listens and limits work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// Per-request deadline in milliseconds; past it the answer is 503, never an allow.
+    pub deadline_ms: u64,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Requests handled at once; more wait (until their deadline).
+    pub max_concurrency: usize,
+    /// Kubernetes namespace → environment, for admission requests without a
+    /// `modelgate.dev/environment` annotation.
+    pub namespaces: BTreeMap<String, String>,
+    /// Namespaces where every admitted object must carry a `modelgate.dev/model` annotation.
+    pub require_model_annotation: Vec<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".to_owned(),
+            deadline_ms: 2_000,
+            max_body_bytes: crate::engine::request::MAX_REQUEST_BYTES,
+            max_concurrency: 256,
+            namespaces: BTreeMap::new(),
+            require_model_annotation: Vec::new(),
+        }
+    }
+}
+
+impl ServerSettings {
+    fn is_default(&self) -> bool {
+        *self == ServerSettings::default()
+    }
 }
 
 /// The origin of a workspace that does not name one.
@@ -202,6 +243,7 @@ impl Workspace {
             checkpoint_every_seconds: default_checkpoint_every_seconds(),
             waiver_max_days: default_waiver_max_days(),
             environments: EngineConfig::default().environments,
+            server: ServerSettings::default(),
         };
         let ws = Workspace {
             home: home.to_path_buf(),
@@ -254,6 +296,11 @@ impl Workspace {
             home: home.to_path_buf(),
             config,
         })
+    }
+
+    /// The file holding the hashes of the HTTP API tokens (`modelgate token create`).
+    pub fn tokens_path(&self) -> PathBuf {
+        self.home.join("tokens.toml")
     }
 
     /// The workspace directory.

@@ -115,8 +115,8 @@ fn roots_and_proofs_survive_reopening_and_verify() {
 fn downgrade_to_v1(path: &std::path::Path) {
     raw(path)
         .execute_batch(
-            "DROP INDEX decisions_by_model; DROP TABLE tree_nodes; DROP TABLE checkpoints; \
-             PRAGMA user_version = 1;",
+            "DROP TABLE attestation_index; DROP INDEX decisions_by_model; DROP TABLE tree_nodes; \
+             DROP TABLE checkpoints; PRAGMA user_version = 1;",
         )
         .unwrap();
 }
@@ -361,7 +361,10 @@ fn migrating_a_version_2_ledger_adds_the_decision_index() {
         .unwrap();
     drop(store);
     raw(&path)
-        .execute_batch("DROP INDEX decisions_by_model; PRAGMA user_version = 2;")
+        .execute_batch(
+            "DROP TABLE attestation_index; DROP INDEX decisions_by_model; \
+             PRAGMA user_version = 2;",
+        )
         .unwrap();
     let indices = |s: &SqliteStore, m: &str| -> Vec<u64> {
         s.decisions_for_model(m)

@@ -268,6 +268,14 @@ fn check_algorithm(oid: ObjectIdentifier) -> Result<(), AttestError> {
     Err(AttestError::UnsupportedAlgorithm { oid, name })
 }
 
+/// `N` bytes from the operating system's random number generator (token secrets, nonces).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand_core::RngCore as _;
+    let mut out = [0u8; N];
+    rand_core::OsRng.fill_bytes(&mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ mod trust;
 mod verify;
 
 pub use dsse::{pae, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE};
-pub use keys::{PrivateKey, PublicKey};
+pub use keys::{random_bytes, PrivateKey, PublicKey};
 pub use note::{
     check_key_name, key_id as note_key_id, open_note, NoteError, NoteSignature, NoteSigner,
     NoteVerifier, OpenedNote, MAX_NOTE_BYTES, MAX_NOTE_SIGNATURES, SIG_TYPE_ED25519,

@@ -34,6 +34,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod policy;
 pub mod report;
+pub mod serve;
 pub mod sign;
 
 use std::path::{Path, PathBuf};
@@ -196,6 +197,14 @@ pub enum Command {
         #[command(subcommand)]
         command: policy::PolicyCommand,
     },
+    /// Run the HTTP service: pipeline admission API, Kubernetes webhook, auditor API, metrics.
+    Serve(serve::ServeArgs),
+    /// Bearer tokens for the HTTP service.
+    Token {
+        /// The token command.
+        #[command(subcommand)]
+        command: serve::TokenCommand,
+    },
     /// Build a throwaway workspace, sign sample models, run checks, verify the ledger.
     Demo(demo::DemoArgs),
 }
@@ -235,6 +244,8 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
         Command::Unfreeze(args) => lifecycle::unfreeze(&cli.home, &args, clock),
         Command::Explain(args) => lifecycle::explain(&cli.home, &args),
         Command::Policy { command } => policy::policy(&cli.home, &command),
+        Command::Serve(args) => serve::serve(&cli.home, &args, clock),
+        Command::Token { command } => serve::token(&cli.home, &command),
         Command::Demo(args) => demo::demo(&args, clock),
     };
     match result {

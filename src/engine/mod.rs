@@ -15,6 +15,8 @@ pub mod audit;
 pub mod bundles;
 pub mod decision;
 pub mod freeze;
+pub mod intake;
+pub mod receipt;
 pub mod replay;
 pub mod request;
 pub mod trust;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{EngineError, Problem};
+use crate::digest::sha256_prefixed;
 use crate::metadata::{SchemaKind, Schemas};
 
 /// A parsed, schema-valid promotion request.
@@ -106,4 +107,74 @@ pub fn parse_request(schemas: &Schemas, bytes: &[u8]) -> Result<PromotionRequest
     serde_json::from_value(value).map_err(|e| {
         EngineError::invalid("", format!("the promotion request does not fit v1: {e}"))
     })
+}
+
+/// Adds the envelopes in `stored` (received earlier for this model and version, see
+/// `POST /v1/attestations`) to the request's own `attestations`, skipping any envelope the
+/// request already carries (same canonical bytes) or whose statement it already carries (same
+/// payload), so that a pipeline may send all, some or none of them inline. `stored` is called
+/// with the request's model and version only if the request names both; the result is then
+/// judged like any request. Bytes that are not a JSON object are returned unchanged, for
+/// [`parse_request`] to refuse with its usual message.
+pub fn with_stored_attestations(
+    bytes: &[u8],
+    stored: impl FnOnce(&str, &str) -> Result<Vec<Vec<u8>>, EngineError>,
+) -> Result<Vec<u8>, EngineError> {
+    if bytes.len() > MAX_REQUEST_BYTES {
+        return Ok(bytes.to_vec());
+    }
+    let Ok(Value::Object(mut request)) = crate::canonical::parse_json(bytes) else {
+        return Ok(bytes.to_vec());
+    };
+    let (Some(model), Some(version)) = (
+        request.get("model").and_then(Value::as_str),
+        request.get("version").and_then(Value::as_str),
+    ) else {
+        return Ok(bytes.to_vec());
+    };
+    let extra = stored(model, version)?;
+    if extra.is_empty() {
+        return Ok(bytes.to_vec());
+    }
+    let inline = match request.remove("attestations") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            // Not a list: leave the request as sent for the schema to refuse.
+            request.insert("attestations".to_owned(), other);
+            return Ok(bytes.to_vec());
+        }
+    };
+    let key = |v: &Value| {
+        (
+            crate::canonical::to_canonical_vec(v)
+                .map(|b| sha256_prefixed(&b))
+                .unwrap_or_default(),
+            v.get("payload").and_then(Value::as_str).map(str::to_owned),
+        )
+    };
+    let mut seen_digests = std::collections::BTreeSet::new();
+    let mut seen_payloads = std::collections::BTreeSet::new();
+    for v in &inline {
+        let (digest, payload) = key(v);
+        seen_digests.insert(digest);
+        seen_payloads.extend(payload);
+    }
+    let mut all = inline;
+    for bytes in extra {
+        let value = crate::canonical::parse_json(&bytes).map_err(|e| {
+            EngineError::Internal(format!("a stored attestation does not parse: {e}"))
+        })?;
+        let (digest, payload) = key(&value);
+        if seen_digests.contains(&digest)
+            || payload.as_ref().is_some_and(|p| seen_payloads.contains(p))
+        {
+            continue;
+        }
+        seen_digests.insert(digest);
+        seen_payloads.extend(payload);
+        all.push(value);
+    }
+    request.insert("attestations".to_owned(), Value::Array(all));
+    serde_json::to_vec(&Value::Object(request)).map_err(|e| EngineError::Internal(e.to_string()))
 }

@@ -33,6 +33,22 @@ pub const DEFAULT_MAX_BATCH_RECORDS: usize = 1024;
 /// reports its own failures: the batch's answers are already sent.
 pub type AfterBatch = Box<dyn FnMut(&mut dyn Store) + Send>;
 
+/// What one batch came to (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchReport {
+    /// Requests in the batch.
+    pub requests: usize,
+    /// Records acknowledged.
+    pub records: u64,
+    /// Time from the start of the transaction to its durable commit (or failure), in seconds.
+    pub seconds: f64,
+    /// Whether the batch failed as a whole.
+    pub failed: bool,
+}
+
+/// Called with the report of every batch, on the appender thread.
+pub type OnBatch = Box<dyn Fn(&BatchReport) + Send>;
+
 /// How a [`GroupCommit`] batches.
 pub struct GroupOptions {
     /// A batch stops taking queued requests once it holds this many records (a single larger
@@ -40,6 +56,8 @@ pub struct GroupOptions {
     pub max_batch_records: usize,
     /// Runs on the store after every committed batch.
     pub after_batch: Option<AfterBatch>,
+    /// Told about every batch (metrics).
+    pub on_batch: Option<OnBatch>,
 }
 
 impl Default for GroupOptions {
@@ -47,6 +65,7 @@ impl Default for GroupOptions {
         GroupOptions {
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
             after_batch: None,
+            on_batch: None,
         }
     }
 }
@@ -56,6 +75,7 @@ impl std::fmt::Debug for GroupOptions {
         f.debug_struct("GroupOptions")
             .field("max_batch_records", &self.max_batch_records)
             .field("after_batch", &self.after_batch.is_some())
+            .field("on_batch", &self.on_batch.is_some())
             .finish()
     }
 }
@@ -143,6 +163,11 @@ impl GroupCommit {
         rx.recv().unwrap_or(Err(LedgerError::AppenderStopped))
     }
 
+    /// Whether the appender thread is still taking requests.
+    pub fn is_running(&self) -> bool {
+        self.queue.is_some() && self.worker.as_ref().is_some_and(|w| !w.is_finished())
+    }
+
     /// Batches and records committed so far.
     pub fn stats(&self) -> GroupStats {
         self.stats.lock().map(|s| *s).unwrap_or_default()
@@ -203,8 +228,18 @@ fn run(
         }
         let (requests, replies): (Vec<AppendRequest>, Vec<Reply>) =
             batch.into_iter().map(|j| (j.request, j.reply)).unzip();
+        let watch = crate::clock::Stopwatch::start();
         let result = store.append_batch(&requests);
-        record_stats(stats, &requests, &result);
+        let seconds = watch.elapsed().as_secs_f64();
+        let records = record_stats(stats, &requests, &result);
+        if let Some(on_batch) = &options.on_batch {
+            on_batch(&BatchReport {
+                requests: requests.len(),
+                records,
+                seconds,
+                failed: result.is_err(),
+            });
+        }
         answer(replies, result);
         if let Some(hook) = options.after_batch.as_mut() {
             hook(store.as_mut());
@@ -212,26 +247,29 @@ fn run(
     }
 }
 
+/// Adds the batch to `stats`; returns the records it acknowledged.
 fn record_stats(
     stats: &Mutex<GroupStats>,
     requests: &[AppendRequest],
     result: &Result<Vec<AppendOutcome>, LedgerError>,
-) {
-    let Ok(mut s) = stats.lock() else {
-        return;
+) -> u64 {
+    let records = match result {
+        Ok(outcomes) => outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|sealed| sealed.len() as u64)
+            .sum::<u64>(),
+        Err(_) => 0,
     };
-    s.batches += 1;
-    s.requests += requests.len() as u64;
-    match result {
-        Ok(outcomes) => {
-            s.records += outcomes
-                .iter()
-                .filter_map(|o| o.as_ref().ok())
-                .map(|sealed| sealed.len() as u64)
-                .sum::<u64>();
+    if let Ok(mut s) = stats.lock() {
+        s.batches += 1;
+        s.requests += requests.len() as u64;
+        s.records += records;
+        if result.is_err() {
+            s.failed_batches += 1;
         }
-        Err(_) => s.failed_batches += 1,
     }
+    records
 }
 
 /// Sends each caller its outcome; a failed batch fails every caller with the shared cause.

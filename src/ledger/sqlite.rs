@@ -30,13 +30,16 @@ use super::LedgerError;
 use crate::digest::{parse_prefixed, sha256_prefixed};
 
 /// Schema version this build creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// First schema version with the Merkle tree and checkpoint tables.
 const TREE_VERSION: i64 = 2;
 
 /// First schema version with the index of decisions by model.
 const MODEL_INDEX_VERSION: i64 = 3;
+
+/// First schema version with the attestation index by model and version.
+const ATTESTATION_INDEX_VERSION: i64 = 4;
 
 /// The indexed expression: the model a decision record's request names.
 const DECISION_MODEL: &str = "json_extract(CAST(bytes AS TEXT), '$.body.request.model')";
@@ -48,7 +51,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Migration `n` (1-based) brings a database from `user_version` `n - 1` to `n`.
 /// `STRICT` tables and `CHECK`s refuse malformed rows at the database level too.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
     CREATE TABLE records (
         idx INTEGER PRIMARY KEY CHECK (idx >= 0),
@@ -71,6 +74,14 @@ const MIGRATIONS: [&str; 3] = [
     // Decisions by the model their request names (an accelerator: readers re-check the bytes).
     "CREATE INDEX decisions_by_model ON records \
      (json_extract(CAST(bytes AS TEXT), '$.body.request.model')) WHERE kind = 'decision';",
+    // Attestations received ahead of a decision, filed by model and version.
+    "CREATE TABLE attestation_index (
+        seq INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        version TEXT NOT NULL,
+        digest TEXT NOT NULL REFERENCES attestations (digest),
+        UNIQUE (model, version, digest)
+    ) STRICT;",
 ];
 
 const SELECT_RECORD: &str = "SELECT idx, kind, leaf_hash, bytes FROM records";
@@ -434,6 +445,72 @@ impl Store for SqliteStore {
             )),
             other => Ok(other),
         }
+    }
+
+    fn file_attestation(
+        &mut self,
+        model: &str,
+        version: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(), LedgerError> {
+        check_attestation(digest, bytes)?;
+        self.writable()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("starting an attestation filing"))?;
+        match select_attestation(&tx, digest)? {
+            Some(stored) if stored != bytes => {
+                return Err(LedgerError::AttestationConflict(digest.to_owned()))
+            }
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO attestations (digest, bytes) VALUES (?1, ?2)",
+                    params![digest, bytes],
+                )
+                .map_err(storage("inserting an attestation"))?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO attestation_index (model, version, digest) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (model, version, digest) DO NOTHING",
+            params![model, version, digest],
+        )
+        .map_err(storage("filing an attestation"))?;
+        tx.commit()
+            .map_err(storage("committing an attestation filing"))
+    }
+
+    fn filed_attestations(&self, model: &str, version: &str) -> Result<Vec<Vec<u8>>, LedgerError> {
+        if self.version < ATTESTATION_INDEX_VERSION {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT i.digest, a.bytes FROM attestation_index i \
+                 JOIN attestations a ON a.digest = i.digest \
+                 WHERE i.model = ?1 AND i.version = ?2 ORDER BY i.seq",
+            )
+            .map_err(storage("preparing the attestation index query"))?;
+        let rows = stmt
+            .query_map(params![model, version], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(storage("reading the attestation index"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (digest, bytes) = row.map_err(storage("reading the attestation index"))?;
+            if sha256_prefixed(&bytes) != digest {
+                return Err(LedgerError::Inconsistent(format!(
+                    "stored attestation `{digest}` does not match its digest"
+                )));
+            }
+            out.push(bytes);
+        }
+        Ok(out)
     }
 
     /// One indexed read of `tree_nodes`.

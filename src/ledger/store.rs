@@ -183,6 +183,26 @@ pub trait Store: Send {
     /// The attestation stored under `digest`, if any.
     fn attestation(&self, digest: &str) -> Result<Option<Vec<u8>>, LedgerError>;
 
+    /// Stores attestation `bytes` under `digest` (as [`Store::put_attestation`]) and files it
+    /// under `model` and `version` for later decisions, in one transaction. Filing the same
+    /// digest again is a no-op. The default refuses: this store keeps no such index.
+    fn file_attestation(
+        &mut self,
+        model: &str,
+        version: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(), LedgerError> {
+        let _ = (model, version, digest, bytes);
+        Err(LedgerError::Unsupported("an attestation index"))
+    }
+
+    /// The attestations filed under `model` and `version`, in the order they were first filed.
+    fn filed_attestations(&self, model: &str, version: &str) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let _ = (model, version);
+        Ok(Vec::new())
+    }
+
     /// The perfect tree node `(level, index)`: the hash of the leaves
     /// `[index << level, (index + 1) << level)` (see [`super::merkle`]). Fails with
     /// [`LedgerError::MissingNode`] when it is not (or not yet) stored.

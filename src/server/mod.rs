@@ -1,0 +1,561 @@
+//! The HTTP adapter: `modelgate serve` (axum on tokio, optional TLS with rustls).
+//!
+//! Every endpoint is a row of [`routes()`]: method, path, the one role whose bearer token it
+//! accepts (none for the open endpoints), what it reads and answers, and its handler. The router
+//! ([`router`]) and the OpenAPI document ([`openapi::document`]) are both built from that table,
+//! so they cannot disagree. Handlers parse, call the engine or the ledger on a blocking thread
+//! and render; they hold no business rules.
+//!
+//! Around every request: a trace span (method, path, and for decisions the decision id and
+//! ledger index), a count of the response status, a deadline (`[server] deadline_ms`, 2 s by
+//! default: past it the answer is a 503, never an allow), and a limit on requests in flight.
+//! Errors share one JSON shape ([`error::ApiError`]). Shutdown (SIGINT/SIGTERM) stops
+//! accepting, lets requests in flight finish, then drains the group-commit appender.
+
+pub mod admin;
+pub mod auditor;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod pipeline;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header::CONTENT_TYPE, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, MethodRouter};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use self::auth::ApiRole;
+use self::error::ApiError;
+use self::state::AppState;
+
+/// What an endpoint reads or answers, for the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// Nothing.
+    Empty,
+    /// JSON described by the named component schema.
+    Json(&'static str),
+    /// `text/plain`.
+    Text,
+    /// Raw ledger record bytes (`application/json`).
+    RecordBytes,
+}
+
+/// One endpoint.
+pub struct Route {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: &'static str,
+    /// The path, axum syntax (`/v1/ledger/records/{index}`).
+    pub path: &'static str,
+    /// The role whose token it accepts; `None` for the open endpoints.
+    pub role: Option<ApiRole>,
+    /// One line for the OpenAPI summary.
+    pub summary: &'static str,
+    /// Query parameters, `(name, required, description)`.
+    pub query: &'static [(&'static str, bool, &'static str)],
+    /// Request body.
+    pub request: Payload,
+    /// Success status and body.
+    pub response: (u16, Payload),
+    /// Error statuses it can answer (besides 401/403 for authenticated routes and 503 for the
+    /// deadline, added to every route).
+    pub errors: &'static [u16],
+    /// The handler.
+    pub handler: fn() -> MethodRouter<Arc<AppState>>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// Every endpoint of the API.
+pub fn routes() -> Vec<Route> {
+    use Payload::{Empty, Json as J, RecordBytes, Text};
+    let p = Some(ApiRole::Pipeline);
+    let a = Some(ApiRole::Auditor);
+    let adm = Some(ApiRole::Admin);
+    vec![
+        Route {
+            method: "GET",
+            path: "/healthz",
+            role: None,
+            summary: "The process is up",
+            query: &[],
+            request: Empty,
+            response: (200, J("Status")),
+            errors: &[],
+            handler: || get(health),
+        },
+        Route {
+            method: "GET",
+            path: "/readyz",
+            role: None,
+            summary: "Ready: bundle loaded, schemas compiled, ledger writable",
+            query: &[],
+            request: Empty,
+            response: (200, J("Readiness")),
+            errors: &[503],
+            handler: || get(ready),
+        },
+        Route {
+            method: "GET",
+            path: "/metrics",
+            role: None,
+            summary: "Prometheus metrics (text exposition format)",
+            query: &[],
+            request: Empty,
+            response: (200, Text),
+            errors: &[],
+            handler: || get(metrics_text),
+        },
+        Route {
+            method: "GET",
+            path: "/openapi.json",
+            role: None,
+            summary: "This document",
+            query: &[],
+            request: Empty,
+            response: (200, J("OpenApi")),
+            errors: &[],
+            handler: || get(openapi_json),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/decisions",
+            role: p,
+            summary: "Decide a promotion request and record it; a deny is a 200",
+            query: &[],
+            request: J("PromotionRequest"),
+            response: (200, J("DecisionAnswer")),
+            errors: &[400, 413, 422, 500],
+            handler: || post(pipeline::post_decision),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/attestations",
+            role: p,
+            summary: "File signed envelopes under a model and version for later decisions",
+            query: &[],
+            request: J("AttestationFiling"),
+            response: (200, J("Filed")),
+            errors: &[400, 413, 422, 500],
+            handler: || post(pipeline::post_attestations),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/decisions",
+            role: a,
+            summary: "Decisions matching every filter, oldest first, paged by ledger index",
+            query: &[
+                ("model", false, "model name"),
+                ("version", false, "model version"),
+                ("environment", false, "target environment"),
+                ("outcome", false, "`allow` or `deny`"),
+                ("since", false, "RFC 3339, inclusive"),
+                ("until", false, "RFC 3339, exclusive"),
+                ("limit", false, "1 to 500, default 100"),
+                (
+                    "cursor",
+                    false,
+                    "ledger index to continue from (`next_cursor`)",
+                ),
+            ],
+            request: Empty,
+            response: (200, J("DecisionList")),
+            errors: &[400, 500],
+            handler: || get(auditor::list_decisions),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/ledger/checkpoint",
+            role: a,
+            summary: "The latest signed checkpoint (C2SP tlog-checkpoint)",
+            query: &[],
+            request: Empty,
+            response: (200, Text),
+            errors: &[404, 500],
+            handler: || get(auditor::checkpoint),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/ledger/vkey",
+            role: a,
+            summary: "The engine's C2SP verifier key",
+            query: &[],
+            request: Empty,
+            response: (200, Text),
+            errors: &[500],
+            handler: || get(auditor::vkey),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/ledger/records/{index}",
+            role: a,
+            summary: "A ledger record, exactly as stored",
+            query: &[],
+            request: Empty,
+            response: (200, RecordBytes),
+            errors: &[400, 404, 500],
+            handler: || get(auditor::record),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/ledger/records/{index}/proof",
+            role: a,
+            summary: "A c2sp.org/tlog-proof@v1 for the record",
+            query: &[("size", false, "checkpoint size (default: the latest)")],
+            request: Empty,
+            response: (200, Text),
+            errors: &[400, 422, 500],
+            handler: || get(auditor::proof),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/ledger/consistency",
+            role: a,
+            summary: "RFC 6962 consistency proof, one base64 hash per line",
+            query: &[
+                ("old", true, "older tree size"),
+                ("new", true, "newer tree size"),
+            ],
+            request: Empty,
+            response: (200, Text),
+            errors: &[400, 422, 500],
+            handler: || get(auditor::consistency),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/admin/freeze",
+            role: adm,
+            summary: "Freeze an environment",
+            query: &[],
+            request: J("Freeze"),
+            response: (200, J("FreezeState")),
+            errors: &[400, 422, 500],
+            handler: || post(admin::post_freeze),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/admin/unfreeze",
+            role: adm,
+            summary: "Lift a freeze",
+            query: &[],
+            request: J("Unfreeze"),
+            response: (200, J("FreezeState")),
+            errors: &[400, 422, 500],
+            handler: || post(admin::post_unfreeze),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/admin/bundle/reload",
+            role: adm,
+            summary: "Load the policy directory again (a refused bundle keeps the active one)",
+            query: &[],
+            request: Empty,
+            response: (200, J("Reloaded")),
+            errors: &[422, 500],
+            handler: || post(admin::post_reload),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/admin/tokens",
+            role: adm,
+            summary: "Create a token (shown once)",
+            query: &[],
+            request: J("NewToken"),
+            response: (201, J("CreatedToken")),
+            errors: &[400, 409, 500],
+            handler: || post(admin::post_token),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/admin/tokens",
+            role: adm,
+            summary: "Token names and roles",
+            query: &[],
+            request: Empty,
+            response: (200, J("TokenList")),
+            errors: &[500],
+            handler: || get(admin::list_tokens),
+        },
+        Route {
+            method: "DELETE",
+            path: "/v1/admin/tokens/{name}",
+            role: adm,
+            summary: "Withdraw a token",
+            query: &[],
+            request: Empty,
+            response: (200, J("RevokedToken")),
+            errors: &[404, 500],
+            handler: || delete(admin::delete_token),
+        },
+    ]
+}
+
+/// The application: every route of [`routes()`] with its role check, the shared error shape for
+/// unknown paths and methods, and the per-request layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut app: Router<Arc<AppState>> = Router::new();
+    for route in routes() {
+        let mut method_router = (route.handler)();
+        if let Some(role) = route.role {
+            method_router = method_router.route_layer(middleware::from_fn_with_state(
+                (Arc::clone(&state), role),
+                require_role,
+            ));
+        }
+        app = app.route(route.path, method_router);
+    }
+    let deadline = Duration::from_millis(state.settings.deadline_ms.max(1));
+    let in_flight = state.settings.max_concurrency.max(1);
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(in_flight))
+        .layer(middleware::from_fn_with_state(deadline, enforce_deadline))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_status,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    decision_id = tracing::field::Empty,
+                    ledger_index = tracing::field::Empty,
+                )
+            }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn require_role(
+    State((state, role)): State<(Arc<AppState>, ApiRole)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match state.tokens().authorize(req.headers(), role) {
+        Ok(_) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn enforce_deadline(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::deadline().into_response(),
+    }
+}
+
+async fn count_status(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    state.metrics.response(response.status().as_u16());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint (see /openapi.json)")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (see /openapi.json)",
+    )
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    blocking(move || {
+        let engine = state.engine();
+        let writable = state
+            .writer()
+            .ok()
+            .and_then(|w| crate::ledger::Store::size(&*w).ok())
+            .is_some();
+        let appender = state.appender.is_running();
+        let checks = json!({
+            "bundle": engine.bundle().digest(),
+            "schemas": "compiled",
+            "ledger_writable": writable,
+            "appender_running": appender,
+        });
+        if writable && appender {
+            Ok(Json(json!({"ready": true, "checks": checks})))
+        } else {
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                format!("not ready: {checks}"),
+            ))
+        }
+    })
+    .await
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi::document(&routes()))
+}
+
+/// Runs `f` on the blocking pool (engine and ledger calls are synchronous).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("the worker failed: {e}")))?
+}
+
+/// Reads a request body of at most `limit` bytes (413 beyond).
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is over the {limit}-byte limit (or was cut off)"),
+        )
+    })
+}
+
+/// A query string, with errors in the shared shape.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::invalid(e.body_text()))
+    }
+}
+
+/// A path parameter, with errors in the shared shape.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::invalid(e.body_text()))
+    }
+}
+
+/// Where and how `modelgate serve` listens.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address (default from `[server] listen`).
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key, for HTTPS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Serves `state` until SIGINT or SIGTERM, then finishes the requests in flight and drains the
+/// appender. `ready` is told the bound address once the socket listens.
+pub async fn serve(
+    state: AppState,
+    options: ServeOptions,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ApiError> {
+    let state = Arc::new(state);
+    let app = router(Arc::clone(&state));
+    let io =
+        |e: std::io::Error| ApiError::internal(format!("listening on {}: {e}", options.listen));
+    match &options.tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(options.listen)
+                .await
+                .map_err(io)?;
+            ready(listener.local_addr().map_err(io)?);
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(io)?;
+        }
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| ApiError::internal(format!("TLS certificate or key: {e}")))?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            let server = axum_server::bind_rustls(options.listen, config).handle(handle.clone());
+            let run = tokio::spawn(server.serve(app.into_make_service()));
+            if let Some(addr) = handle.listening().await {
+                ready(addr);
+            }
+            run.await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(io)?;
+        }
+    }
+    // Requests in flight are done; let the appender answer what is queued and stop.
+    if let Ok(state) = Arc::try_unwrap(state) {
+        drop(state);
+    }
+    tracing::info!("modelgate stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,178 @@
+//! What every handler shares: the engine (swappable on bundle reload), the group-commit
+//! appender, a pool of read connections, the token table, settings and metrics.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::auth::{TokenFile, TokenTable};
+use super::error::ApiError;
+use super::metrics::Metrics;
+use crate::attest::PrivateKey;
+use crate::clock::Clock;
+use crate::engine::Engine;
+use crate::ledger::{GroupCommit, SqliteStore, Store};
+use crate::workspace::{ServerSettings, Workspace};
+
+/// Shared server state.
+pub struct AppState {
+    /// The workspace (paths, environments, settings).
+    pub ws: Workspace,
+    /// The engine deciding now; replaced whole on bundle reload.
+    engine: RwLock<Arc<Engine>>,
+    /// The one writer of decisions.
+    pub appender: GroupCommit,
+    /// Read connections, checked out per request.
+    pub readers: ReaderPool,
+    /// A write connection for the rare non-decision writes (attestation filing, freezes).
+    pub writer: Mutex<SqliteStore>,
+    /// Token hashes → caller.
+    tokens: RwLock<TokenTable>,
+    /// The engine key (receipts).
+    pub engine_key: PrivateKey,
+    /// `[server]` settings.
+    pub settings: ServerSettings,
+    /// The clock decisions are made with.
+    pub clock: Arc<dyn Clock>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("home", &self.ws.home())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state for `ws`: opens the ledger (one writer for the appender, one for other
+    /// writes, readers on demand), builds the engine, activates its bundle, loads the tokens.
+    pub fn open(ws: Workspace, clock: Arc<dyn Clock>) -> Result<AppState, ApiError> {
+        let fail = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
+        let mut writer = ws.store().map_err(|e| fail(&e))?;
+        let (engine, refused) = ws
+            .engine_for(&writer, clock.clone())
+            .map_err(|e| fail(&e))?;
+        if let Some(refused) = refused {
+            tracing::warn!(error = %refused, "policy bundle refused; the active bundle keeps deciding");
+        }
+        engine.activate_bundle(&mut writer)?;
+        let appender_store = ws.store().map_err(|e| fail(&e))?;
+        let metrics = Arc::new(Metrics::new());
+        let batch_metrics = Arc::clone(&metrics);
+        let options = crate::ledger::GroupOptions {
+            after_batch: engine.checkpoint_hook(),
+            on_batch: Some(Box::new(move |report| batch_metrics.batch(report))),
+            ..crate::ledger::GroupOptions::default()
+        };
+        let appender = GroupCommit::start(Box::new(appender_store), options)?;
+        let tokens = TokenFile::load(&ws.tokens_path()).map_err(|e| fail(&e))?;
+        let engine_key = ws.engine_key().map_err(|e| fail(&e))?;
+        let settings = ws.config().server.clone();
+        Ok(AppState {
+            readers: ReaderPool::new(ws.ledger_path()),
+            engine: RwLock::new(Arc::new(engine)),
+            appender,
+            writer: Mutex::new(writer),
+            tokens: RwLock::new(TokenTable::from(&tokens)),
+            engine_key,
+            settings,
+            clock,
+            metrics,
+            ws,
+        })
+    }
+
+    /// The engine deciding now.
+    pub fn engine(&self) -> Arc<Engine> {
+        match self.engine.read() {
+            Ok(e) => Arc::clone(&e),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the engine (bundle reload).
+    pub fn set_engine(&self, engine: Engine) {
+        match self.engine.write() {
+            Ok(mut e) => *e = Arc::new(engine),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(engine),
+        }
+    }
+
+    /// The token table.
+    pub fn tokens(&self) -> TokenTable {
+        self.tokens.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Reloads the token table from `tokens.toml`.
+    pub fn reload_tokens(&self) -> Result<(), ApiError> {
+        let file = TokenFile::load(&self.ws.tokens_path())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Ok(mut t) = self.tokens.write() {
+            *t = TokenTable::from(&file);
+        }
+        Ok(())
+    }
+
+    /// The non-decision writer.
+    pub fn writer(&self) -> Result<std::sync::MutexGuard<'_, SqliteStore>, ApiError> {
+        self.writer
+            .lock()
+            .map_err(|_| ApiError::internal("the ledger writer is unavailable"))
+    }
+}
+
+/// Read-only connections to the ledger, reused across requests.
+#[derive(Debug)]
+pub struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<SqliteStore>>,
+}
+
+/// A checked-out reader; goes back to the pool when dropped.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    pool: &'a ReaderPool,
+    store: Option<SqliteStore>,
+}
+
+impl ReaderPool {
+    fn new(path: PathBuf) -> ReaderPool {
+        ReaderPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An idle reader, or a new one.
+    pub fn checkout(&self) -> Result<Reader<'_>, ApiError> {
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let store = match idle {
+            Some(store) => store,
+            None => SqliteStore::open_read_only(&self.path)?,
+        };
+        Ok(Reader {
+            pool: self,
+            store: Some(store),
+        })
+    }
+}
+
+impl Reader<'_> {
+    /// The connection as a store.
+    pub fn store(&self) -> Result<&dyn Store, ApiError> {
+        self.store
+            .as_ref()
+            .map(|s| s as &dyn Store)
+            .ok_or_else(|| ApiError::internal("reader already returned"))
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let (Some(store), Ok(mut idle)) = (self.store.take(), self.pool.idle.lock()) {
+            idle.push(store);
+        }
+    }
+}
