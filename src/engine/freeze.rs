@@ -89,6 +89,23 @@ pub struct FreezeState {
 impl FreezeState {
     /// Folds the `freeze` and `unfreeze` records of `store` into the freezes in force at `now`.
     pub fn load(store: &dyn Store, now: OffsetDateTime) -> Result<FreezeState, EngineError> {
+        Ok(FreezeState::fold(store)?.in_force(now))
+    }
+
+    /// The freezes of this state that have not ended by `now`.
+    pub fn in_force(&self, now: OffsetDateTime) -> FreezeState {
+        let mut active = self.active.clone();
+        // A freeze whose end has passed is over; an unreadable end keeps it in force.
+        active.retain(|_, f: &mut FreezeRef| {
+            f.until
+                .as_deref()
+                .is_none_or(|until| parse_rfc3339(until).map_or(true, |t| t > now))
+        });
+        FreezeState { active }
+    }
+
+    /// Folds the `freeze` and `unfreeze` records of `store`, without regard to their ends.
+    pub fn fold(store: &dyn Store) -> Result<FreezeState, EngineError> {
         let mut events: Vec<(u64, Record)> = Vec::new();
         for kind in [RecordKind::Freeze, RecordKind::Unfreeze] {
             for stored in store.records_of_kind(kind)? {
@@ -127,12 +144,6 @@ impl FreezeState {
                 }
             }
         }
-        // A freeze whose end has passed is over; an unreadable end keeps it in force.
-        active.retain(|_, f: &mut FreezeRef| {
-            f.until
-                .as_deref()
-                .is_none_or(|until| parse_rfc3339(until).map_or(true, |t| t > now))
-        });
         Ok(FreezeState { active })
     }
 

@@ -161,6 +161,14 @@ pub struct Engine {
     config: EngineConfig,
     clock: Arc<dyn Clock>,
     checkpoints: Option<Arc<audit::AutoCheckpoint>>,
+    basis_cache: std::sync::Mutex<Option<BasisCache>>,
+}
+
+/// The trust store and freeze fold as of the newest record of [`DECISION_BASIS`] kinds.
+struct BasisCache {
+    last: Option<(u64, [u8; 32])>,
+    trust: TrustStore,
+    freezes: FreezeState,
 }
 
 impl fmt::Debug for Engine {
@@ -185,6 +193,7 @@ impl Engine {
             config,
             clock,
             checkpoints: None,
+            basis_cache: std::sync::Mutex::new(None),
         })
     }
 
@@ -271,13 +280,37 @@ impl Engine {
 
     /// Reads the ledger state a judgement is made against: the ledger size it was read at, the
     /// trust store and the freezes in force now.
+    ///
+    /// The trust store and the freeze fold are rebuilt only when a record of their kinds
+    /// ([`DECISION_BASIS`]) was appended since the last snapshot; otherwise the cached ones are
+    /// used (a long-running server reads one index entry per kind instead of replaying them).
     pub fn snapshot(
         &self,
         store: &dyn Store,
     ) -> Result<(u64, TrustStore, FreezeState), EngineError> {
         let size = store.size()?;
+        // The newest basis record, identified by its index and leaf hash, so that the cache can
+        // never be taken for another ledger's.
+        let last = match store.last_of_kinds(&DECISION_BASIS)? {
+            Some(index) => store.record(index)?.map(|r| (index, r.leaf_hash)),
+            None => None,
+        };
+        let now = self.clock.now();
+        if let Ok(cache) = self.basis_cache.lock() {
+            if let Some(c) = cache.as_ref().filter(|c| c.last == last) {
+                return Ok((size, c.trust.clone(), c.freezes.in_force(now)));
+            }
+        }
         let trust = load_trust(store)?;
-        let freezes = FreezeState::load(store, self.clock.now())?;
+        let folded = FreezeState::fold(store)?;
+        let freezes = folded.in_force(now);
+        if let Ok(mut cache) = self.basis_cache.lock() {
+            *cache = Some(BasisCache {
+                last,
+                trust: trust.clone(),
+                freezes: folded,
+            });
+        }
         Ok((size, trust, freezes))
     }
 

@@ -402,6 +402,22 @@ impl Store for SqliteStore {
         read_head(&self.conn)
     }
 
+    /// One index seek per kind.
+    fn last_of_kinds(&self, kinds: &[RecordKind]) -> Result<Option<u64>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT MAX(idx) FROM records WHERE kind = ?1")
+            .map_err(storage("preparing a last-of-kind query"))?;
+        let mut last = None;
+        for kind in kinds {
+            let found: Option<i64> = stmt
+                .query_row([kind.as_str()], |row| row.get(0))
+                .map_err(storage("reading the last record of a kind"))?;
+            last = last.max(found.and_then(|i| u64::try_from(i).ok()));
+        }
+        Ok(last)
+    }
+
     /// One indexed query (schema 3); an older read-only file falls back to the scan.
     fn decisions_for_model(&self, model: &str) -> Result<Vec<StoredRecord>, LedgerError> {
         if self.version < MODEL_INDEX_VERSION {

@@ -173,6 +173,19 @@ pub trait Store: Send {
         scan_decisions_for_model(self, model)
     }
 
+    /// The index of the newest record of any of `kinds`, or `None` if there is none. Cheap in
+    /// durable stores (an index lookup per kind): callers use it to tell whether state derived
+    /// from those records has moved. The default reads every record of each kind.
+    fn last_of_kinds(&self, kinds: &[RecordKind]) -> Result<Option<u64>, LedgerError> {
+        let mut last = None;
+        for &kind in kinds {
+            if let Some(r) = self.records_of_kind(kind)?.last() {
+                last = last.max(Some(r.index));
+            }
+        }
+        Ok(last)
+    }
+
     /// Size and last leaf hash, or `None` for an empty ledger.
     fn head(&self) -> Result<Option<Head>, LedgerError>;
 

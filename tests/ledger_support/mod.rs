@@ -142,6 +142,12 @@ macro_rules! forward_store {
         fn head(&self) -> Result<Option<modelgate::ledger::Head>, modelgate::ledger::LedgerError> {
             self.inner.head()
         }
+        fn last_of_kinds(
+            &self,
+            kinds: &[modelgate::ledger::RecordKind],
+        ) -> Result<Option<u64>, modelgate::ledger::LedgerError> {
+            self.inner.last_of_kinds(kinds)
+        }
         fn put_attestation(
             &mut self,
             digest: &str,
