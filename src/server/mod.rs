@@ -428,11 +428,13 @@ async fn openapi_json() -> Json<serde_json::Value> {
     Json(openapi::document(&routes()))
 }
 
-/// Runs `f` on the blocking pool (engine and ledger calls are synchronous).
+/// Runs `f` on the blocking pool (engine and ledger calls are synchronous), inside the
+/// request's span so that what it records (decision id, ledger index) lands on the request.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(|e| ApiError::internal(format!("the worker failed: {e}")))?
 }
