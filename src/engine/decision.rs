@@ -80,4 +80,9 @@ impl Decision {
     pub fn is_allow(&self) -> bool {
         self.body.decision == Outcome::Allow
     }
+
+    /// Whether the request was a dry run (judged and recorded; nothing deployed).
+    pub fn is_dry_run(&self) -> bool {
+        self.body.request.dry_run
+    }
 }

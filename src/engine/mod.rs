@@ -16,6 +16,7 @@ pub mod bundles;
 pub mod decision;
 pub mod freeze;
 pub mod intake;
+pub mod observe;
 pub mod receipt;
 pub mod replay;
 pub mod request;

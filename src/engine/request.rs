@@ -33,6 +33,10 @@ pub struct PromotionRequest {
     /// The request restores a previous version.
     #[serde(default)]
     pub rollback: bool,
+    /// Judge and record, but deploy nothing: the decision is marked as a dry run (Kubernetes
+    /// `dryRun` admission reviews; pipelines may send it too).
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// The request as recorded in the decision (everything but the attestations, which are
@@ -55,6 +59,10 @@ pub struct RequestSummary {
     pub change_ticket: Option<String>,
     /// Rollback flag.
     pub rollback: bool,
+    /// Dry-run flag; absent (not `false`) when unset, so records of ordinary requests keep
+    /// their bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl PromotionRequest {
@@ -68,6 +76,7 @@ impl PromotionRequest {
             requested_by: self.requested_by.clone(),
             change_ticket: self.change_ticket.clone(),
             rollback: self.rollback,
+            dry_run: self.dry_run,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! accepting, lets requests in flight finish, then drains the group-commit appender.
 
 pub mod admin;
+pub mod admission;
 pub mod auditor;
 pub mod auth;
 pub mod error;
@@ -154,6 +155,18 @@ pub fn routes() -> Vec<Route> {
             response: (200, J("Filed")),
             errors: &[400, 413, 422, 500],
             handler: || post(pipeline::post_attestations),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/admission",
+            role: p,
+            summary:
+                "Kubernetes validating admission webhook (AdmissionReview v1); a deny is a 200",
+            query: &[],
+            request: J("AdmissionReview"),
+            response: (200, J("AdmissionReview")),
+            errors: &[400, 413, 500],
+            handler: || post(admission::post_admission),
         },
         Route {
             method: "GET",

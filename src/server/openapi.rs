@@ -136,6 +136,7 @@ pub fn document(routes: &[Route]) -> Value {
                 "NewToken": obj(json!({"name": {"type": "string"}, "role": {"enum": ["pipeline", "auditor", "admin"]}}), &["name", "role"]),
                 "CreatedToken": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}, "token": {"type": "string"}}), &["name", "role", "token"]),
                 "TokenList": obj(json!({"tokens": {"type": "array", "items": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}}), &["name", "role"])}}), &["tokens"]),
+                "AdmissionReview": super::admission::review_schema(),
                 "RevokedToken": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}, "revoked": {"type": "boolean"}}), &["name", "role", "revoked"]),
             }
         }
