@@ -205,3 +205,16 @@ fn a_judgement_made_before_a_freeze_is_not_recorded_after_it() {
     // Decided afresh, the request sees the freeze.
     assert_denied_by(&f.decide_bytes(&bytes).unwrap(), FROZEN);
 }
+
+/// A dry-run allow deployed nothing, so it does not make a version a rollback target.
+#[test]
+fn a_dry_run_allow_is_no_rollback_target() {
+    let mut f = Fixture::new();
+    let (md, approvals) = complete("fraud", "4.0.0", 1);
+    let mut req = request("fraud", "4.0.0", "production", &with(&md, &approvals));
+    req["dry_run"] = json!(true);
+    let dry = f.decide(&req).unwrap();
+    assert!(dry.is_allow() && dry.is_dry_run());
+    freeze_production(&mut f, None);
+    assert_denied_by(&promote(&mut f, "4.0.0", true), FROZEN);
+}

@@ -158,7 +158,7 @@ impl FreezeState {
     }
 }
 
-/// Whether an earlier decision allowed `model` `version` into `environment`.
+/// Whether an earlier decision (not a dry run) allowed `model` `version` into `environment`.
 pub fn previously_allowed(
     store: &dyn Store,
     model: &str,
@@ -174,7 +174,10 @@ pub fn previously_allowed(
         };
         let body = &record.body;
         let text = |p: &str| body.pointer(p).and_then(|v| v.as_str());
+        // A dry run never deployed anything: it is no rollback target.
+        let dry_run = body.pointer("/request/dry_run").and_then(|v| v.as_bool()) == Some(true);
         if record.kind == RecordKind::Decision
+            && !dry_run
             && text("/decision") == Some("allow")
             && text("/request/model") == Some(model)
             && text("/request/version") == Some(version)
