@@ -1,6 +1,6 @@
-//! The stored tree during a walk: [`Prefetched`] holds the stored nodes a batch of records
-//! completes, read by range ([`Store::tree_nodes`], one read per level) before the batch is
-//! folded; [`check_node`] compares one recomputed node with it. A node that is not among the
+//! The stored tree during a walk: [`Prefetched`] holds the stored nodes a run of records
+//! completes (a few batches), read by range ([`Store::tree_nodes`], one read per level) before
+//! those records are folded; [`check_node`] compares one recomputed node with it. A node that is not among the
 //! prefetched ones, or differs from them, is read again on its own ([`Store::tree_node`]), and
 //! that answer decides, so a finding is worded (and an error raised) exactly as by a walk that
 //! reads every node on its own.
@@ -10,9 +10,12 @@ use crate::ledger::merkle::Hash;
 use crate::ledger::store::Store;
 use crate::ledger::LedgerError;
 
-/// Stored nodes by level, each level's `(index, hash)` in index order.
+/// The stored nodes completed by records `[from, to)`, by level, each level's `(index, hash)`
+/// in index order.
 #[derive(Debug, Default)]
 pub(super) struct Prefetched {
+    from: u64,
+    to: u64,
     levels: Vec<Vec<(u64, Hash)>>,
 }
 
@@ -20,6 +23,11 @@ impl Prefetched {
     /// Nothing prefetched: every node is read on its own.
     pub(super) fn none() -> Self {
         Self::default()
+    }
+
+    /// Whether the nodes records `[from, to)` complete were read (`from < to`).
+    pub(super) fn covers(&self, from: u64, to: u64) -> bool {
+        self.from <= from && to <= self.to
     }
 
     /// The stored nodes completed by records `[from, to)`: at each level `l`, the indices
@@ -39,7 +47,7 @@ impl Prefetched {
             };
             levels.push(nodes);
         }
-        Prefetched { levels }
+        Prefetched { from, to, levels }
     }
 
     fn get(&self, level: u32, index: u64) -> Option<&Hash> {

@@ -8,6 +8,7 @@
 //! record-by-record walk would report.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use super::chain::Chain;
 use super::nodes::{check_node, Prefetched};
@@ -90,6 +91,10 @@ fn walk(store: &dyn Store, pins: Pins) -> Result<VerifyReport, LedgerError> {
 /// checkers could take: records may be up to 64 KiB each.
 const MAX_BYTES_AHEAD: usize = 16 << 20;
 
+/// Records whose tree nodes are read together (one range read per level): several batches, so
+/// that the reads of the few upper levels are shared.
+const NODES_AHEAD: u64 = 4 * VERIFY_BATCH;
+
 /// A batch read ahead of the fold.
 enum Ahead {
     /// Rows handed to the checkers, with their stored indices, their size in bytes and the
@@ -97,7 +102,7 @@ enum Ahead {
     Rows {
         indices: Vec<u64>,
         bytes: usize,
-        nodes: Prefetched,
+        nodes: Rc<Prefetched>,
         ticket: Ticket,
     },
     /// The read at position `from` that ended the reading: no rows, or an error.
@@ -114,6 +119,8 @@ struct ReadAhead {
     batches: VecDeque<Ahead>,
     /// Record bytes in `batches`.
     bytes: usize,
+    /// The tree nodes of the records last read, and of up to [`NODES_AHEAD`] after them.
+    nodes: Rc<Prefetched>,
     /// Where the next read starts.
     next: u64,
     /// The head's size: where reading stops.
@@ -127,6 +134,7 @@ impl ReadAhead {
         ReadAhead {
             batches: VecDeque::new(),
             bytes: 0,
+            nodes: Rc::new(Prefetched::none()),
             next: 0,
             size,
             ended: false,
@@ -146,10 +154,14 @@ impl ReadAhead {
                     let to = self.next.saturating_add(rows.len() as u64);
                     let bytes = rows.iter().map(|row| row.bytes.len()).sum();
                     self.bytes += bytes;
+                    if !self.nodes.covers(self.next, to) {
+                        let end = self.next.saturating_add(NODES_AHEAD).min(self.size);
+                        self.nodes = Rc::new(Prefetched::read(store, self.next, end.max(to)));
+                    }
                     self.batches.push_back(Ahead::Rows {
                         indices: rows.iter().map(|row| row.index).collect(),
                         bytes,
-                        nodes: Prefetched::read(store, self.next, to),
+                        nodes: Rc::clone(&self.nodes),
                         ticket: checkers.submit(rows),
                     });
                     self.next = to;
