@@ -9,7 +9,8 @@
 //! signed checkpoint every 100,000 records.
 //!
 //! Run: `cargo bench --bench ledger` (prints Markdown tables for docs/benchmarks.md).
-//! `MODELGATE_BENCH_RECORDS=100000` builds a smaller ledger for a quick look.
+//! `MODELGATE_BENCH_RECORDS=100000` builds a smaller ledger for a quick look;
+//! `MODELGATE_BENCH_VERIFY_ONLY=1` stops after the verification tables.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -321,6 +322,9 @@ fn main() {
         verify_took.as_secs_f64() / size as f64,
     );
     drop(buf);
+    if std::env::var_os("MODELGATE_BENCH_VERIFY_ONLY").is_some() {
+        return;
+    }
 
     println!("\n## Proofs at {size} records\n");
     proofs(&f, &ro, size);

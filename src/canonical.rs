@@ -38,9 +38,11 @@
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
+mod check;
 mod finite;
 mod parse;
 
+pub use check::{scan_canonical, scan_canonical_members};
 pub use parse::parse_json;
 
 /// Largest integer magnitude that survives a round trip through an IEEE 754 double

@@ -535,6 +535,12 @@ impl Store for SqliteStore {
         tree::SqlNodes(&self.conn).perfect_node(level, index)
     }
 
+    /// One range read of `tree_nodes`.
+    fn tree_nodes(&self, level: u32, from: u64, to: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
+        self.has_tree("merkle tree")?;
+        tree::nodes_in_range(&self.conn, level, from, to)
+    }
+
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), LedgerError> {
         self.writable()?;
         let tx = self

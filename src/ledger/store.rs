@@ -225,6 +225,24 @@ pub trait Store: Send {
         node_from_leaves(self, level, index)
     }
 
+    /// The stored perfect nodes of `level` with index in `[from, to)`, as `(index, hash)` in
+    /// index order; nodes not (or not yet) stored are left out. Verification reads the nodes
+    /// a batch of records completes this way.
+    ///
+    /// The default reads them one by one through [`Store::tree_node`]; durable stores override
+    /// it with one range read.
+    fn tree_nodes(&self, level: u32, from: u64, to: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
+        let mut nodes = Vec::new();
+        for index in from..to {
+            match self.tree_node(level, index) {
+                Ok(hash) => nodes.push((index, hash)),
+                Err(LedgerError::MissingNode { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(nodes)
+    }
+
     /// The RFC 6962 root of the first `size` records.
     fn tree_root(&self, size: u64) -> Result<Hash, LedgerError> {
         check_tree_size(self, size)?;

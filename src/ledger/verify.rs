@@ -36,8 +36,11 @@
 //! key the rewriter does not hold, catch that.
 
 mod chain;
+mod nodes;
 mod pins;
+mod precheck;
 mod store;
+mod workers;
 
 use std::fmt;
 use std::io::{BufRead, Read};

@@ -2,11 +2,14 @@
 //!
 //! - `tree_nodes(level, idx, hash)`: one row per perfect subtree node, keyed by
 //!   `(level, idx)` (a `WITHOUT ROWID` table, so a node read is one B-tree lookup). [`SqlNodes`]
-//!   reads it as a [`NodeSource`]; [`insert_nodes`] adds the nodes an append completes, inside
-//!   the append's transaction.
+//!   reads it as a [`NodeSource`]; [`nodes_in_range`] reads one level over an index range (for
+//!   verification); [`insert_nodes`] adds the nodes an append completes, inside the append's
+//!   transaction.
 //! - [`backfill`]: migration 2 builds the table once from the stored leaf hashes of a version-1
 //!   ledger, keeping only the `O(log n)` frontier in memory.
 //! - `checkpoints(size, note)`: opaque checkpoint notes by tree size.
+
+use rusqlite::types::ValueRef;
 
 use super::{params, sql_index, storage, Connection, OptionalExtension, SqlValue};
 use crate::ledger::merkle::{Frontier, Hash, NodeSource};
@@ -54,6 +57,50 @@ impl NodeSource for SqlNodes<'_> {
             Some(_) => Err(corrupt("hash is not a blob".to_owned())),
         }
     }
+}
+
+/// The stored nodes of `level` with index in `[from, to)`, in index order, in one query (one
+/// read snapshot). A stored hash that is not 32 bytes fails with
+/// [`LedgerError::CorruptNode`], as a point read of it would.
+pub(super) fn nodes_in_range(
+    conn: &Connection,
+    level: u32,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, Hash)>, LedgerError> {
+    let Ok(lo) = i64::try_from(from) else {
+        return Ok(Vec::new());
+    };
+    let hi = i64::try_from(to).unwrap_or(i64::MAX);
+    if lo >= hi {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT idx, hash FROM tree_nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+        )
+        .map_err(storage("preparing a tree node range read"))?;
+    let mut rows = stmt
+        .query(params![level, lo, hi])
+        .map_err(storage("reading tree nodes"))?;
+    let mut nodes = Vec::new();
+    while let Some(row) = rows.next().map_err(storage("reading tree nodes"))? {
+        let idx: i64 = row.get(0).map_err(storage("reading a tree node index"))?;
+        let index = u64::try_from(idx)
+            .map_err(|_| LedgerError::Inconsistent(format!("tree node index {idx} is negative")))?;
+        let corrupt = |problem: String| LedgerError::CorruptNode {
+            level,
+            index,
+            problem,
+        };
+        let hash = match row.get_ref(1).map_err(storage("reading a tree node"))? {
+            ValueRef::Blob(b) => <[u8; 32]>::try_from(b)
+                .map_err(|_| corrupt(format!("hash is {} bytes, not 32", b.len())))?,
+            _ => return Err(corrupt("hash is not a blob".to_owned())),
+        };
+        nodes.push((index, hash));
+    }
+    Ok(nodes)
 }
 
 /// Inserts perfect nodes `(level, index, hash)`; part of the caller's transaction.

@@ -1,14 +1,12 @@
-//! The walk's running state: [`Chain`] checks one record at a time against the chain so far,
-//! grows the recomputed tree and checks the checkpoints ([`Pins`]) each new size reaches.
+//! The walk's running state: [`Chain`] folds one record at a time into the chain so far (its
+//! own checks, [`precheck`], may have run elsewhere), grows the recomputed tree and checks the
+//! checkpoints ([`Pins`]) each new size reaches.
 
 use super::pins::Pins;
+use super::precheck::{precheck, Checked};
 use super::{VerifyFailure, VerifyReport};
-use crate::canonical::is_canonical;
-use crate::clock::{parse_rfc3339, rfc3339};
 use crate::ledger::merkle::{Frontier, Hash};
-use crate::ledger::record::{
-    leaf_hash, parse_record, RecordKind, GENESIS_PREV, MAX_RECORD_BYTES, RECORD_VERSION,
-};
+use crate::ledger::record::{RecordKind, GENESIS_PREV};
 
 /// Which position comes next, the leaf hash before it, the tree so far and the checkpoints
 /// still ahead.
@@ -64,53 +62,34 @@ impl Chain {
         bytes: &[u8],
         stored: Option<(&[u8; 32], RecordKind)>,
     ) -> Result<Vec<(u32, u64, Hash)>, String> {
-        if bytes.len() > MAX_RECORD_BYTES {
-            return Err(format!(
-                "record is {} bytes, over the {MAX_RECORD_BYTES}-byte limit",
-                bytes.len()
-            ));
-        }
-        let record =
-            parse_record(bytes).map_err(|e| format!("stored bytes are not a record ({e})"))?;
-        if !is_canonical(bytes) {
-            return Err("record bytes are not in RFC 8785 canonical form".to_owned());
-        }
-        if record.v != RECORD_VERSION {
-            return Err(format!("unsupported record version {}", record.v));
-        }
-        if record.index != self.next {
+        self.fold(precheck(bytes, stored))
+    }
+
+    /// Continues the chain with the record at position `self.next`, whose own checks
+    /// ([`precheck`]) gave `checked`: its index, its `prev`, then the problems found after
+    /// those. Advances past it and returns the perfect tree nodes it completes.
+    pub(super) fn fold(&mut self, checked: Checked) -> Result<Vec<(u32, u64, Hash)>, String> {
+        let facts = match checked {
+            Checked::Bad(problem) => return Err(problem),
+            Checked::Good(facts) => facts,
+        };
+        if facts.index != self.next {
             return Err(format!(
                 "record says index {} but sits at position {}",
-                record.index, self.next
+                facts.index, self.next
             ));
         }
-        if record.prev != hex::encode(self.prev) {
+        if facts.prev != Some(self.prev) {
             return Err(match self.next.checked_sub(1) {
                 Some(before) => format!("prev does not match the leaf hash of record {before}"),
                 None => "prev of the first record is not all zeros".to_owned(),
             });
         }
-        let time_ok = parse_rfc3339(&record.time).is_ok_and(|t| rfc3339(t) == record.time);
-        if !time_ok {
-            return Err(format!(
-                "time `{}` is not an RFC 3339 UTC timestamp with second precision",
-                record.time
-            ));
+        if let Some(problem) = facts.late {
+            return Err(problem);
         }
-        let leaf = leaf_hash(bytes);
-        if let Some((stored_leaf, stored_kind)) = stored {
-            if *stored_leaf != leaf {
-                return Err("stored leaf hash does not match the record bytes".to_owned());
-            }
-            if stored_kind != record.kind {
-                return Err(format!(
-                    "filed as `{stored_kind}` but the record is `{}`",
-                    record.kind
-                ));
-            }
-        }
-        let nodes = self.tree.push(leaf).map_err(|e| e.to_string())?;
-        self.prev = leaf;
+        let nodes = self.tree.push(facts.leaf).map_err(|e| e.to_string())?;
+        self.prev = facts.leaf;
         self.next += 1;
         Ok(nodes)
     }

@@ -1,9 +1,20 @@
 //! The walk over a [`Store`]: [`verify_store`] (records, tree, head) and
 //! [`verify_store_against`] (the same, plus every stored checkpoint under a verifier key and the
 //! checkpoints an auditor holds).
+//!
+//! The walking thread reads batches of [`VERIFY_BATCH`] rows and the tree nodes they complete
+//! ([`Prefetched`]), a few batches ahead, while [`Checkers`] run each record's own checks; it
+//! then folds the results into the chain in index order, so the first failure is the one a
+//! record-by-record walk would report.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
 
 use super::chain::Chain;
+use super::nodes::{check_node, Prefetched};
 use super::pins::Pins;
+use super::precheck::{precheck, Checked};
+use super::workers::{worker_count, Checkers, Ticket};
 use super::{VerifyFailure, VerifyReport, VERIFY_BATCH};
 use crate::attest::NoteVerifier;
 use crate::ledger::checkpoint::{open_checkpoint, Checkpoint};
@@ -63,7 +74,123 @@ fn open_stored(size: u64, note: &str, verifier: &NoteVerifier) -> Result<Hash, S
     Ok(cp.root)
 }
 
+/// Walks the records the head announces with the records' own checks on worker threads
+/// ([`Checkers`]), then checks the head, the root and what lies beyond the head.
 fn walk(store: &dyn Store, pins: Pins) -> Result<VerifyReport, LedgerError> {
+    std::thread::scope(|scope| {
+        let mut checkers = Checkers::start(scope, worker_count());
+        let report = walk_with(store, pins, &mut checkers);
+        let stopped = checkers.finish();
+        let report = report?;
+        stopped?;
+        Ok(report)
+    })
+}
+
+/// Most record bytes read ahead of the fold beyond the first batch, however many batches the
+/// checkers could take: records may be up to 64 KiB each.
+const MAX_BYTES_AHEAD: usize = 16 << 20;
+
+/// Records whose tree nodes are read together (one range read per level): several batches, so
+/// that the reads of the few upper levels are shared.
+const NODES_AHEAD: u64 = 4 * VERIFY_BATCH;
+
+/// A batch read ahead of the fold.
+enum Ahead {
+    /// Rows handed to the checkers, with their stored indices, their size in bytes and the
+    /// tree nodes they complete.
+    Rows {
+        indices: Vec<u64>,
+        bytes: usize,
+        nodes: Rc<Prefetched>,
+        ticket: Ticket,
+    },
+    /// The read at position `from` that ended the reading: no rows, or an error.
+    End {
+        from: u64,
+        read: Result<Vec<StoredRecord>, LedgerError>,
+    },
+}
+
+/// The batches read ahead, in order. Batches are read while earlier ones are checked and
+/// folded strictly in order: a batch read ahead matters (its rows, its read error) only once
+/// every record before it has passed, exactly as if it had been read then.
+struct ReadAhead {
+    batches: VecDeque<Ahead>,
+    /// Record bytes in `batches`.
+    bytes: usize,
+    /// The tree nodes of the records last read, and of up to [`NODES_AHEAD`] after them.
+    nodes: Rc<Prefetched>,
+    /// Where the next read starts.
+    next: u64,
+    /// The head's size: where reading stops.
+    size: u64,
+    /// Whether a read ended the reading.
+    ended: bool,
+}
+
+impl ReadAhead {
+    fn new(size: u64) -> Self {
+        ReadAhead {
+            batches: VecDeque::new(),
+            bytes: 0,
+            nodes: Rc::new(Prefetched::none()),
+            next: 0,
+            size,
+            ended: false,
+        }
+    }
+
+    /// Reads batches and hands them to `checkers` until as many are ahead as they take (or
+    /// [`MAX_BYTES_AHEAD`] is reached, or there is nothing more to read).
+    fn fill(&mut self, store: &dyn Store, checkers: &mut Checkers<'_>) {
+        while !self.ended
+            && self.next < self.size
+            && self.batches.len() < checkers.depth()
+            && (self.batches.is_empty() || self.bytes < MAX_BYTES_AHEAD)
+        {
+            match store.records(self.next, VERIFY_BATCH.min(self.size - self.next)) {
+                Ok(rows) if !rows.is_empty() => {
+                    let to = self.next.saturating_add(rows.len() as u64);
+                    let bytes = rows.iter().map(|row| row.bytes.len()).sum();
+                    self.bytes += bytes;
+                    if !self.nodes.covers(self.next, to) {
+                        let end = self.next.saturating_add(NODES_AHEAD).min(self.size);
+                        self.nodes = Rc::new(Prefetched::read(store, self.next, end.max(to)));
+                    }
+                    self.batches.push_back(Ahead::Rows {
+                        indices: rows.iter().map(|row| row.index).collect(),
+                        bytes,
+                        nodes: Rc::clone(&self.nodes),
+                        ticket: checkers.submit(rows),
+                    });
+                    self.next = to;
+                }
+                read => {
+                    self.batches.push_back(Ahead::End {
+                        from: self.next,
+                        read,
+                    });
+                    self.ended = true;
+                }
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Ahead> {
+        let batch = self.batches.pop_front()?;
+        if let Ahead::Rows { bytes, .. } = &batch {
+            self.bytes -= bytes;
+        }
+        Some(batch)
+    }
+}
+
+fn walk_with(
+    store: &dyn Store,
+    pins: Pins,
+    checkers: &mut Checkers<'_>,
+) -> Result<VerifyReport, LedgerError> {
     let (size, head_hash) = store
         .head()?
         .map_or((0, GENESIS_PREV), |h| (h.size, h.leaf_hash));
@@ -71,32 +198,25 @@ fn walk(store: &dyn Store, pins: Pins) -> Result<VerifyReport, LedgerError> {
     if let Some(failure) = chain.check_pins() {
         return Ok(chain.report(Some(failure)));
     }
-    while chain.next < size {
-        let from = chain.next;
-        let rows = match store.records(from, VERIFY_BATCH.min(size - from)) {
-            Ok(rows) => rows,
-            // A row too damaged to load: check the rows before it, then report it.
-            Err(LedgerError::CorruptRow { index, problem }) if index >= from => {
-                let before = store.records(from, index - from)?;
-                let failure = match check_rows(&mut chain, store, &before)? {
-                    Some(failure) => failure,
-                    None if chain.next < index => chain.fail(format!(
-                        "record is missing (the next stored record is {index})"
-                    )),
-                    None => chain.fail(problem),
-                };
-                return Ok(chain.report(Some(failure)));
-            }
-            Err(e) => return Err(e),
+    let mut ahead = ReadAhead::new(size);
+    loop {
+        ahead.fill(store, checkers);
+        let Some(batch) = ahead.pop() else {
+            break;
         };
-        if rows.is_empty() {
-            // Rows deleted at the end while the head row still counts them.
-            let failure = chain.fail(format!(
-                "record is missing: the head says the ledger holds {size} records"
-            ));
-            return Ok(chain.report(Some(failure)));
-        }
-        if let Some(failure) = check_rows(&mut chain, store, &rows)? {
+        let failure = match batch {
+            Ahead::Rows {
+                indices,
+                nodes,
+                ticket,
+                ..
+            } => {
+                let checked = checkers.wait(ticket)?;
+                fold_rows(&mut chain, store, &indices, checked, &nodes)?
+            }
+            Ahead::End { from, read } => Some(end_of_rows(&mut chain, store, size, from, read)?),
+        };
+        if let Some(failure) = failure {
             return Ok(chain.report(Some(failure)));
         }
     }
@@ -120,32 +240,76 @@ fn walk(store: &dyn Store, pins: Pins) -> Result<VerifyReport, LedgerError> {
     Ok(chain.report(beyond))
 }
 
-/// Checks a batch of stored rows, which must continue at position `chain.next`, the tree nodes
-/// each completes against `store`, and the checkpoints each new size reaches.
-fn check_rows(
+/// The finding for a read at `from` (= `chain.next`) that returned no rows or failed before
+/// the head's `size` was reached; other errors end the walk.
+fn end_of_rows(
     chain: &mut Chain,
     store: &dyn Store,
-    rows: &[StoredRecord],
+    size: u64,
+    from: u64,
+    read: Result<Vec<StoredRecord>, LedgerError>,
+) -> Result<VerifyFailure, LedgerError> {
+    match read {
+        // Rows deleted at the end while the head row still counts them.
+        Ok(_) => Ok(chain.fail(format!(
+            "record is missing: the head says the ledger holds {size} records"
+        ))),
+        // A row too damaged to load: check the rows before it, then report it.
+        Err(LedgerError::CorruptRow { index, problem }) if index >= from => {
+            let before = store.records(from, index - from)?;
+            let indices: Vec<u64> = before.iter().map(|row| row.index).collect();
+            let checked = before
+                .iter()
+                .map(|row| precheck(&row.bytes, Some((&row.leaf_hash, row.kind))))
+                .collect();
+            Ok(
+                match fold_rows(chain, store, &indices, checked, &Prefetched::none())? {
+                    Some(failure) => failure,
+                    None if chain.next < index => chain.fail(format!(
+                        "record is missing (the next stored record is {index})"
+                    )),
+                    None => chain.fail(problem),
+                },
+            )
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Folds a batch of stored rows, which must continue at position `chain.next`, into the chain:
+/// `indices` are the positions the store filed them under, `checked` their own checks. Checks
+/// the tree nodes each completes against the store and the checkpoints each new size reaches.
+fn fold_rows(
+    chain: &mut Chain,
+    store: &dyn Store,
+    indices: &[u64],
+    checked: Vec<Checked>,
+    prefetched: &Prefetched,
 ) -> Result<Option<VerifyFailure>, LedgerError> {
-    for row in rows {
-        if row.index > chain.next {
+    if checked.len() != indices.len() {
+        return Err(LedgerError::Inconsistent(format!(
+            "verification got {} results for {} records",
+            checked.len(),
+            indices.len()
+        )));
+    }
+    for (&index, checked) in indices.iter().zip(checked) {
+        if index > chain.next {
             return Ok(Some(chain.fail(format!(
-                "record is missing (the next stored record is {})",
-                row.index
+                "record is missing (the next stored record is {index})"
             ))));
         }
-        if row.index < chain.next {
-            return Ok(Some(chain.fail(format!(
-                "store returned record {} out of order",
-                row.index
-            ))));
+        if index < chain.next {
+            return Ok(Some(
+                chain.fail(format!("store returned record {index} out of order")),
+            ));
         }
-        let nodes = match chain.check(&row.bytes, Some((&row.leaf_hash, row.kind))) {
+        let nodes = match chain.fold(checked) {
             Ok(nodes) => nodes,
             Err(problem) => return Ok(Some(chain.fail(problem))),
         };
         for (level, index, hash) in nodes {
-            if let Some(failure) = check_node(store, level, index, &hash)? {
+            if let Some(failure) = check_node(store, prefetched, level, index, &hash)? {
                 return Ok(Some(failure));
             }
         }
@@ -154,33 +318,6 @@ fn check_rows(
         }
     }
     Ok(None)
-}
-
-/// Compares the stored tree node `(level, index)` with the recomputed `hash`. A disagreement is
-/// reported at the first record the node covers.
-fn check_node(
-    store: &dyn Store,
-    level: u32,
-    index: u64,
-    hash: &Hash,
-) -> Result<Option<VerifyFailure>, LedgerError> {
-    let first = index << level;
-    let last = first + ((1u64 << level) - 1);
-    let covering = if level == 0 {
-        "of this record".to_owned()
-    } else {
-        format!("(level {level}, index {index}) over records {first}..={last}")
-    };
-    let problem = match store.tree_node(level, index) {
-        Ok(stored) if stored == *hash => return Ok(None),
-        Ok(_) => format!("stored tree node {covering} does not match the records"),
-        Err(LedgerError::MissingNode { .. }) => format!("tree node {covering} is missing"),
-        Err(LedgerError::CorruptNode { problem, .. }) => {
-            format!("stored tree node {covering} is corrupt: {problem}")
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(Some(VerifyFailure::record(first, problem)))
 }
 
 /// Compares the store's root for `size` (assembled from stored nodes) with the recomputed one.
