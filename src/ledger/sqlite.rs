@@ -46,6 +46,9 @@ const DECISION_MODEL: &str = "json_extract(CAST(bytes AS TEXT), '$.body.request.
 
 mod tree;
 
+/// Bytes of the file a read-only handle maps into memory.
+const READ_MMAP_BYTES: i64 = 1 << 30;
+
 /// How long an appender waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -140,6 +143,9 @@ impl SqliteStore {
         if version == 0 {
             return Err(LedgerError::NotALedger(path.display().to_string()));
         }
+        // Readers (verification, export, the server's read pool) scan large ranges: map the
+        // file instead of copying every page through SQLite's cache. Advisory; failure is fine.
+        let _ = conn.pragma_update(None, "mmap_size", READ_MMAP_BYTES);
         Ok(SqliteStore {
             conn,
             read_only: true,
