@@ -11,62 +11,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{complete, request, with, Fixture};
-use http_support::issue_tokens;
 use http_support::wire::{self, WireAnswer};
+use http_support::{issue_tokens, Running};
 use modelgate::attest::Envelope;
 use modelgate::ledger::{parse_record, verify_store, RecordKind, Store as _};
-use modelgate::server::state::AppState;
-use modelgate::server::{serve_until, ServeOptions};
-use modelgate::workspace::{ServerSettings, Workspace};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
-use tokio::sync::oneshot;
-
-/// A server running on a tokio task until `stop` is sent.
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), modelgate::server::error::ApiError>>,
-}
-
-impl Running {
-    async fn start(fx: &Fixture, edit: impl FnOnce(&mut ServerSettings)) -> Running {
-        let ws = Workspace::open(fx.dir.path()).unwrap();
-        let mut state = AppState::open(ws, fx.clock.clone()).unwrap();
-        edit(&mut state.settings);
-        let (addr_tx, addr_rx) = oneshot::channel();
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let options = ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-        };
-        let task = tokio::spawn(serve_until(
-            state,
-            options,
-            move |addr| {
-                let _ = addr_tx.send(addr);
-            },
-            async move {
-                let _ = stop_rx.await;
-            },
-        ));
-        let addr = tokio::time::timeout(Duration::from_secs(10), addr_rx)
-            .await
-            .expect("the server listens within 10 s")
-            .unwrap();
-        Running { addr, stop, task }
-    }
-
-    /// Triggers shutdown and waits (up to 20 s) for `serve_until` to return.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("shutdown finishes within 20 s")
-            .unwrap()
-            .unwrap();
-    }
-}
 
 /// The body of a complete (allowed) tier-2 production request for `model`.
 fn allowed_body(model: &str) -> Vec<u8> {

@@ -6,6 +6,7 @@
 pub mod openapi;
 pub mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +14,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use modelgate::server::auth::{ApiRole, TokenFile};
 use modelgate::server::state::AppState;
-use modelgate::server::{router, Route};
-use modelgate::workspace::Workspace;
+use modelgate::server::{router, serve_until, Route, ServeOptions};
+use modelgate::workspace::{ServerSettings, Workspace};
 use serde_json::Value;
+use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use crate::common::Fixture;
@@ -257,5 +259,51 @@ pub fn assert_error_shape(answer: &Answer) {
             );
             assert_eq!(p.len(), 2, "a problem has pointer and message only: {text}");
         }
+    }
+}
+
+/// A server running on a tokio task until `stop` is sent.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), modelgate::server::error::ApiError>>,
+}
+
+impl Running {
+    pub async fn start(fx: &Fixture, edit: impl FnOnce(&mut ServerSettings)) -> Running {
+        let ws = Workspace::open(fx.dir.path()).unwrap();
+        let mut state = AppState::open(ws, fx.clock.clone()).unwrap();
+        edit(&mut state.settings);
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let options = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        };
+        let task = tokio::spawn(serve_until(
+            state,
+            options,
+            move |addr| {
+                let _ = addr_tx.send(addr);
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let addr = tokio::time::timeout(Duration::from_secs(10), addr_rx)
+            .await
+            .expect("the server listens within 10 s")
+            .unwrap();
+        Running { addr, stop, task }
+    }
+
+    /// Triggers shutdown and waits (up to 20 s) for `serve_until` to return.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("shutdown finishes within 20 s")
+            .unwrap()
+            .unwrap();
     }
 }
