@@ -398,6 +398,10 @@ async fn the_github_step_exits_like_modelgate_check() {
     require_tool("curl");
     require_tool("jq");
     let docs = yaml_docs(&deploy_file("github-actions.yml"));
+    assert!(
+        docs[0]["on"]["workflow_dispatch"].is_object(),
+        "`on:` is read as a key, not a boolean"
+    );
     let steps = docs[0]["jobs"]["promote"]["steps"].as_array().unwrap();
     let step = steps.iter().find(|s| s["name"] == "Ask modelgate").unwrap();
     assert_eq!(

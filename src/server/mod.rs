@@ -610,14 +610,14 @@ async fn serve_tls(
 /// Waits (up to [`DRAIN_GRACE`]) until nothing but `state` itself holds the state, then drops it
 /// on the blocking pool: the appender answers what is queued, commits and stops.
 async fn drain(mut state: Arc<AppState>) {
-    let started = std::time::Instant::now();
+    let waiting = crate::clock::Stopwatch::start();
     loop {
         match Arc::try_unwrap(state) {
             Ok(owned) => {
                 let _ = tokio::task::spawn_blocking(move || drop(owned)).await;
                 return;
             }
-            Err(shared) if started.elapsed() < DRAIN_GRACE => {
+            Err(shared) if waiting.elapsed() < DRAIN_GRACE => {
                 state = shared;
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
