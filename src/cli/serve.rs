@@ -1,4 +1,8 @@
 //! `modelgate serve` and `modelgate token`: run the HTTP service, manage its bearer tokens.
+//!
+//! [`init_logging`] installs the process's log subscriber: JSON lines on stderr for `serve`
+//! (one `request` line per request, fields from its span; see docs/http.md), plain text for
+//! every other command. `MODELGATE_LOG` (an `EnvFilter` directive) overrides the level.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -72,10 +76,47 @@ pub fn serve(home: &Path, args: &ServeArgs, clock: Arc<dyn Clock>) -> CmdResult 
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime
         .block_on(run_server(state, ServeOptions { listen, tls }, |addr| {
-            eprintln!("modelgate serving on {scheme}://{addr} (Ctrl-C or SIGTERM to stop)");
+            tracing::info!(
+                address = %addr,
+                url = %format!("{scheme}://{addr}"),
+                "modelgate serving (Ctrl-C or SIGTERM to stop)"
+            );
         }))
         .map_err(|e| CliError::internal(e.message))?;
     Ok(exit::OK)
+}
+
+/// Log level when `MODELGATE_LOG` is unset: `info` for the server (its request lines), `warn`
+/// for the other commands.
+pub fn default_log_level(serving: bool) -> &'static str {
+    if serving {
+        "info"
+    } else {
+        "warn"
+    }
+}
+
+/// Installs the process's log subscriber on stderr: JSON lines when `serving` (each event
+/// flattened, with the fields of its request span under `span`), plain text otherwise.
+/// `MODELGATE_LOG` overrides the level. Does nothing if a subscriber is already installed.
+pub fn init_logging(serving: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MODELGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_level(serving)));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = if serving {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    // A second installation (a test harness that set one) keeps the first.
+    let _ = installed;
 }
 
 /// Runs `modelgate token …`.

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{ApiRole, TokenFile};
+use super::auth::{ApiRole, TokenError, TokenFile};
 use super::error::ApiError;
 use super::state::AppState;
 use super::{blocking, read_body, ApiPath};
@@ -132,14 +132,15 @@ pub async fn post_token(
     let bytes = read_body(body, state.settings.max_body_bytes).await?;
     blocking(move || {
         let b: NewToken = parse(&bytes)?;
-        let path = state.ws.tokens_path();
-        let mut file = TokenFile::load(&path).map_err(|e| ApiError::internal(e.to_string()))?;
-        let secret = file
-            .create(&b.name, b.role)
-            .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
-        file.save(&path)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        state.reload_tokens()?;
+        let secret = state.change_tokens(|file| {
+            file.create(&b.name, b.role).map_err(|e| match e {
+                TokenError::Exists(_) => {
+                    ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+                }
+                TokenError::BadName(_) => ApiError::invalid(e.to_string()),
+                other => ApiError::internal(other.to_string()),
+            })
+        })?;
         Ok((
             StatusCode::CREATED,
             Json(json!({"name": b.name, "role": b.role, "token": secret})),
@@ -170,14 +171,10 @@ pub async fn delete_token(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let path = state.ws.tokens_path();
-        let mut file = TokenFile::load(&path).map_err(|e| ApiError::internal(e.to_string()))?;
-        let gone = file
-            .revoke(&name)
-            .map_err(|e| ApiError::not_found(e.to_string()))?;
-        file.save(&path)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        state.reload_tokens()?;
+        let gone = state.change_tokens(|file| {
+            file.revoke(&name)
+                .map_err(|e| ApiError::not_found(e.to_string()))
+        })?;
         Ok(Json(
             json!({"name": gone.name, "role": gone.role, "revoked": true}),
         ))

@@ -164,7 +164,7 @@ impl TokenFile {
             .iter()
             .position(|t| t.name == name)
             .ok_or_else(|| TokenError::Unknown(name.to_owned()))?;
-        Ok(self.tokens.swap_remove(at))
+        Ok(self.tokens.remove(at))
     }
 }
 
@@ -210,11 +210,13 @@ impl TokenTable {
         let header = headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| unauthorized("a bearer token is required"))?;
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|h| h.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?;
         let (name, found) = self

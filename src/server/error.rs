@@ -1,9 +1,12 @@
 //! The one error shape of the HTTP API: `{"error": {"code", "message", "problems"?}}`.
 //!
 //! Every 4xx and 5xx the server sends — handlers, authentication, the body limit, the deadline,
-//! unknown paths and methods — is an [`ApiError`], so clients parse one shape.
+//! unknown paths and methods — is an [`ApiError`], so clients parse one shape. A 500 answers
+//! with a generic message; its cause goes to the log, inside the request's span, so internal
+//! details (paths, database errors) never reach a client. A 401 carries
+//! `WWW-Authenticate: Bearer` (RFC 6750).
 
-use axum::http::StatusCode;
+use axum::http::{header::WWW_AUTHENTICATE, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -60,13 +63,30 @@ impl ApiError {
     }
 }
 
+/// What a client is told about a 500; the cause is logged.
+pub const INTERNAL_MESSAGE: &str =
+    "internal error: the gate stays closed (the server log has the cause)";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
+        let message = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(code = self.code, error = %self.message, "request failed: gate closed");
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            self.message
+        };
+        let mut error = json!({ "code": self.code, "message": message });
         if !self.problems.is_empty() {
             error["problems"] = json!(self.problems);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"modelgate\""),
+            );
+        }
+        response
     }
 }
 
@@ -82,10 +102,7 @@ impl From<EngineError> for ApiError {
             EngineError::TrustChange(e) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            other => {
-                tracing::error!(error = %other, "request failed: gate closed");
-                ApiError::internal(other.to_string())
-            }
+            other => ApiError::internal(other.to_string()),
         }
     }
 }

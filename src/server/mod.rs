@@ -6,11 +6,13 @@
 //! so they cannot disagree. Handlers parse, call the engine or the ledger on a blocking thread
 //! and render; they hold no business rules.
 //!
-//! Around every request: a trace span (method, path, and for decisions the decision id and
-//! ledger index), a count of the response status, a deadline (`[server] deadline_ms`, 2 s by
-//! default: past it the answer is a 503, never an allow), and a limit on requests in flight.
-//! Errors share one JSON shape ([`error::ApiError`]). Shutdown (SIGINT/SIGTERM) stops
-//! accepting, lets requests in flight finish, then drains the group-commit appender.
+//! Around every request: a trace span (method, path, and for decisions the decision id — the
+//! record's leaf hash — and ledger index) closed by one `request` log line (status, latency;
+//! never headers or bodies), a count of the response status, a deadline (`[server]
+//! deadline_ms`, 2 s by default: past it the answer is a 503, never an allow), and a limit on
+//! requests in flight. Errors share one JSON shape ([`error::ApiError`]). Shutdown
+//! ([`serve`]: SIGINT/SIGTERM; [`serve_until`]: any future) stops accepting, lets requests in
+//! flight finish, then drains the group-commit appender.
 
 pub mod admin;
 pub mod admission;
@@ -52,6 +54,8 @@ pub enum Payload {
     Text,
     /// Raw ledger record bytes (`application/json`).
     RecordBytes,
+    /// Metrics in the OpenMetrics text format (`application/openmetrics-text`).
+    Metrics,
 }
 
 /// One endpoint.
@@ -85,7 +89,7 @@ impl std::fmt::Debug for Route {
 
 /// Every endpoint of the API.
 pub fn routes() -> Vec<Route> {
-    use Payload::{Empty, Json as J, RecordBytes, Text};
+    use Payload::{Empty, Json as J, Metrics, RecordBytes, Text};
     let p = Some(ApiRole::Pipeline);
     let a = Some(ApiRole::Auditor);
     let adm = Some(ApiRole::Admin);
@@ -116,10 +120,10 @@ pub fn routes() -> Vec<Route> {
             method: "GET",
             path: "/metrics",
             role: None,
-            summary: "Prometheus metrics (text exposition format)",
+            summary: "Prometheus metrics (OpenMetrics text format)",
             query: &[],
             request: Empty,
-            response: (200, Text),
+            response: (200, Metrics),
             errors: &[],
             handler: || get(metrics_text),
         },
@@ -344,18 +348,34 @@ pub fn router(state: Arc<AppState>) -> Router {
             count_status,
         ))
         .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    decision_id = tracing::field::Empty,
-                    ledger_index = tracing::field::Empty,
-                )
-            }),
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // The path only: query strings and headers (the token) stay out of logs.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        decision_id = tracing::field::Empty,
+                        ledger_index = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(log_response)
+                .on_failure(()),
         )
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// The one log line of a request, inside its span (method, path, decision id, ledger index).
+fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if response.status().is_server_error() {
+        tracing::warn!(status, latency_ms, "request");
+    } else {
+        tracing::info!(status, latency_ms, "request");
+    }
 }
 
 async fn require_role(
@@ -507,48 +527,107 @@ pub async fn serve(
     options: ServeOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ApiError> {
+    serve_until(state, options, ready, shutdown_signal()).await
+}
+
+/// How long a TLS server waits for connections to finish after shutdown begins.
+const TLS_GRACE: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for work that outlived its request (a decision past its deadline
+/// still finishes and is recorded) before the appender is drained.
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `state` until `shutdown` completes, then stops accepting, lets the requests in flight
+/// finish (each within its deadline), waits for work they left on the blocking pool, and
+/// drains the group-commit appender, so that every decision answered is durable and the ledger
+/// is left whole. `ready` is told the bound address once the socket listens.
+pub async fn serve_until(
+    state: AppState,
+    options: ServeOptions,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
     let state = Arc::new(state);
     let app = router(Arc::clone(&state));
     let io =
         |e: std::io::Error| ApiError::internal(format!("listening on {}: {e}", options.listen));
-    match &options.tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(options.listen)
-                .await
-                .map_err(io)?;
-            ready(listener.local_addr().map_err(io)?);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(io)?;
-        }
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|e| ApiError::internal(format!("TLS certificate or key: {e}")))?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-            });
-            let server = axum_server::bind_rustls(options.listen, config).handle(handle.clone());
-            let run = tokio::spawn(server.serve(app.into_make_service()));
-            if let Some(addr) = handle.listening().await {
-                ready(addr);
-            }
-            run.await
-                .map_err(|e| ApiError::internal(e.to_string()))?
-                .map_err(io)?;
-        }
-    }
-    // Requests in flight are done; let the appender answer what is queued and stop.
-    if let Ok(state) = Arc::try_unwrap(state) {
-        drop(state);
-    }
+    let served = match &options.tls {
+        None => serve_plain(app, options.listen, ready, shutdown, io).await,
+        Some((cert, key)) => serve_tls(app, options.listen, cert, key, ready, shutdown, io).await,
+    };
+    drain(state).await;
+    served?;
     tracing::info!("modelgate stopped");
     Ok(())
+}
+
+async fn serve_plain(
+    app: Router,
+    listen: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    io: impl Fn(std::io::Error) -> ApiError,
+) -> Result<(), ApiError> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(&io)?;
+    ready(listener.local_addr().map_err(&io)?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(&io)
+}
+
+async fn serve_tls(
+    app: Router,
+    listen: SocketAddr,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    io: impl Fn(std::io::Error) -> ApiError,
+) -> Result<(), ApiError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| ApiError::internal(format!("TLS certificate or key: {e}")))?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(TLS_GRACE));
+    });
+    let server = axum_server::bind_rustls(listen, config).handle(handle.clone());
+    let run = tokio::spawn(server.serve(app.into_make_service()));
+    if let Some(addr) = handle.listening().await {
+        ready(addr);
+    }
+    let outcome = run.await;
+    watcher.abort();
+    outcome
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(&io)
+}
+
+/// Waits (up to [`DRAIN_GRACE`]) until nothing but `state` itself holds the state, then drops it
+/// on the blocking pool: the appender answers what is queued, commits and stops.
+async fn drain(mut state: Arc<AppState>) {
+    let waiting = crate::clock::Stopwatch::start();
+    loop {
+        match Arc::try_unwrap(state) {
+            Ok(owned) => {
+                let _ = tokio::task::spawn_blocking(move || drop(owned)).await;
+                return;
+            }
+            Err(shared) if waiting.elapsed() < DRAIN_GRACE => {
+                state = shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(_) => {
+                // The last holder drops it (and so drains the appender) when it finishes.
+                tracing::warn!("work still running at shutdown; the appender drains when it ends");
+                return;
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -41,6 +41,9 @@ fn content(payload: Payload) -> Option<Value> {
             "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}") } }
         })),
         Payload::Text => Some(json!({ "text/plain": { "schema": { "type": "string" } } })),
+        Payload::Metrics => Some(json!({
+            "application/openmetrics-text": { "schema": { "type": "string" } }
+        })),
         Payload::RecordBytes => Some(json!({
             "application/json": { "schema": { "type": "object", "description": "the canonical record bytes (docs/ledger.md)" } }
         })),

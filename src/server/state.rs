@@ -27,6 +27,8 @@ pub struct AppState {
     pub writer: Mutex<SqliteStore>,
     /// Token hashes → caller.
     tokens: RwLock<TokenTable>,
+    /// Serialises changes to `tokens.toml` (read, change, write) made through the API.
+    token_changes: Mutex<()>,
     /// The engine key (receipts).
     pub engine_key: PrivateKey,
     /// `[server]` settings.
@@ -76,6 +78,7 @@ impl AppState {
             appender,
             writer: Mutex::new(writer),
             tokens: RwLock::new(TokenTable::from(&tokens)),
+            token_changes: Mutex::new(()),
             engine_key,
             settings,
             clock,
@@ -109,10 +112,31 @@ impl AppState {
     pub fn reload_tokens(&self) -> Result<(), ApiError> {
         let file = TokenFile::load(&self.ws.tokens_path())
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Ok(mut t) = self.tokens.write() {
-            *t = TokenTable::from(&file);
+        // A revocation must hold even if a thread once panicked holding the lock.
+        match self.tokens.write() {
+            Ok(mut t) => *t = TokenTable::from(&file),
+            Err(poisoned) => *poisoned.into_inner() = TokenTable::from(&file),
         }
         Ok(())
+    }
+
+    /// Reads `tokens.toml`, applies `change`, writes it back and reloads the token table, so the
+    /// change holds from the next request on. Changes made through the API are serialised.
+    pub fn change_tokens<T>(
+        &self,
+        change: impl FnOnce(&mut TokenFile) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let _one_at_a_time = self
+            .token_changes
+            .lock()
+            .map_err(|_| ApiError::internal("the token file lock is unavailable"))?;
+        let path = self.ws.tokens_path();
+        let mut file = TokenFile::load(&path).map_err(|e| ApiError::internal(e.to_string()))?;
+        let out = change(&mut file)?;
+        file.save(&path)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.reload_tokens()?;
+        Ok(out)
     }
 
     /// The non-decision writer.
