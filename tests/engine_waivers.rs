@@ -79,6 +79,12 @@ fn invalid_waivers_are_reported_and_ignored() {
             waiver(MODEL, "production", &[CARD], RITA, 0, 91, no_edit),
         ),
         (
+            "has no `issued_at`",
+            waiver(MODEL, "production", &[CARD], RITA, 1, 30, |p| {
+                p.as_object_mut().unwrap().remove("issued_at");
+            }),
+        ),
+        (
             "in the future",
             waiver(MODEL, "production", &[CARD], RITA, -2, 10, no_edit),
         ),

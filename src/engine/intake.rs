@@ -2,8 +2,9 @@
 //!
 //! [`accept_attestation`] refuses anything that could never count, before it is stored: it must
 //! be a DSSE envelope of an in-toto Statement v1 with a predicate type modelgate reads, its
-//! predicate must pass its JSON Schema, at least one signature must verify now under a trusted
-//! key (any role: whether the role fits is decided with the request), and what it names must
+//! predicate must pass its JSON Schema, every signature (at most [`MAX_SIGNATURES_PER_ENVELOPE`])
+//! must verify now under a trusted key (any role: whether the role fits is decided with the
+//! request), and what it names must
 //! agree with the model and version it is filed under (model metadata: `model.name` and
 //! `model.version`; a waiver: `model` and, if present, `version`). Approvals are bound to their
 //! metadata by digest and are checked against it at decision time. Accepting stores nothing; the
@@ -20,6 +21,12 @@ use crate::attest::{
 use crate::canonical;
 use crate::digest::sha256_prefixed;
 use crate::metadata::{SchemaKind, Schemas};
+
+/// Most signatures one filed envelope may carry (the promotion request schema's limit).
+pub const MAX_SIGNATURES_PER_ENVELOPE: usize = 8;
+
+/// Most attestations filed under one model and version (a request carries at most 64).
+pub const MAX_FILED_PER_VERSION: usize = 64;
 
 /// An attestation fit to be filed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,12 +109,31 @@ pub fn accept_attestation(
     if let Some(problem) = mismatch {
         return Err(invalid(format!("{at}/payload/predicate"), problem));
     }
-    verify_envelope(&envelope, trust, now, &Role::ALL).map_err(|e| {
+    if envelope.signatures.len() > MAX_SIGNATURES_PER_ENVELOPE {
+        return Err(invalid(
+            format!("{at}/signatures"),
+            format!(
+                "{} signatures, over the limit of {MAX_SIGNATURES_PER_ENVELOPE} per filed envelope",
+                envelope.signatures.len()
+            ),
+        ));
+    }
+    let verified = verify_envelope(&envelope, trust, now, &Role::ALL).map_err(|e| {
         invalid(
             format!("{at}/signatures"),
             format!("no signature verifies under a trusted key: {e}"),
         )
     })?;
+    // What is filed is merged into every later request for this model and version: a signature
+    // that does not verify now would only ever be noise there (or crowd out good ones).
+    if let Some(problem) = verified.problems.first() {
+        return Err(invalid(
+            format!("{at}/signatures"),
+            format!(
+                "every signature of a filed envelope must verify under a trusted key: {problem}"
+            ),
+        ));
+    }
     let bytes = canonical::to_canonical_vec(value)
         .map_err(|e| invalid(at.to_owned(), format!("cannot be canonicalised: {e}")))?;
     Ok(Accepted {

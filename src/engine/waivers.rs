@@ -9,7 +9,7 @@
 //! - it names this request's model, environment and (if it names one) version;
 //! - it has not expired, was not issued in the future, and runs no longer than the maximum
 //!   horizon for the model's tier ([`WaiverRules::max_days`]; tier 0 when no metadata verified),
-//!   counted from `issued_at` (or from now when absent);
+//!   counted from `issued_at`, which must be present;
 //! - every policy it names exists in the active bundle and is an enforce- or warn-mode forbid:
 //!   a permit cannot be waived into applying, and an unknown id is a mistake to report.
 //!
@@ -123,19 +123,20 @@ pub fn check_waiver(
     if expires <= now {
         return Err(ignored(format!("it expired at {}", rfc3339(expires))));
     }
-    let start = match predicate.get("issued_at") {
-        Some(_) => {
-            let issued = time("issued_at")?;
-            if issued > now {
-                return Err(ignored(format!(
-                    "it is issued for {}, in the future",
-                    rfc3339(issued)
-                )));
-            }
-            issued
-        }
-        None => now,
-    };
+    // Without `issued_at` the horizon could only be counted from "now", which would let a
+    // long waiver start applying once its remaining time fell under the horizon.
+    if predicate.get("issued_at").is_none() {
+        return Err(ignored(
+            "it has no `issued_at`, so its horizon cannot be checked".to_owned(),
+        ));
+    }
+    let start = time("issued_at")?;
+    if start > now {
+        return Err(ignored(format!(
+            "it is issued for {}, in the future",
+            rfc3339(start)
+        )));
+    }
     let tier_index = usize::try_from(tier.unwrap_or(0)).unwrap_or(0).min(2);
     let max_days = rules.max_days[tier_index];
     if expires - start > Duration::days(i64::from(max_days)) {

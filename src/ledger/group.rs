@@ -26,6 +26,10 @@ use std::thread::JoinHandle;
 use super::store::{AppendOutcome, AppendRequest, Store};
 use super::LedgerError;
 
+/// Requests that may wait in the queue; past it, `submit` blocks until the appender catches up
+/// (back-pressure instead of unbounded memory when the disk stalls).
+pub const QUEUE_CAPACITY: usize = 4_096;
+
 /// Default upper bound on the records one batch takes from the queue.
 pub const DEFAULT_MAX_BATCH_RECORDS: usize = 1024;
 
@@ -104,7 +108,7 @@ pub struct GroupStats {
 /// (it is `Sync`); dropping it (or [`GroupCommit::shutdown`]) lets the thread finish the queued
 /// requests and stop.
 pub struct GroupCommit {
-    queue: Option<mpsc::Sender<Job>>,
+    queue: Option<mpsc::SyncSender<Job>>,
     worker: Option<JoinHandle<Box<dyn Store>>>,
     stats: Arc<Mutex<GroupStats>>,
 }
@@ -120,7 +124,7 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Starts the appender thread, which takes ownership of `store`.
     pub fn start(store: Box<dyn Store>, options: GroupOptions) -> Result<GroupCommit, LedgerError> {
-        let (queue, jobs) = mpsc::channel::<Job>();
+        let (queue, jobs) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
         let stats = Arc::new(Mutex::new(GroupStats::default()));
         let worker_stats = Arc::clone(&stats);
         let worker = std::thread::Builder::new()
@@ -134,7 +138,8 @@ impl GroupCommit {
     }
 
     /// Queues `request`; `done` is called with its outcome once its batch is durable (or has
-    /// failed). `done` runs on the appender thread: keep it short (send on a channel).
+    /// failed). `done` runs on the appender thread: keep it short (send on a channel). Blocks
+    /// while [`QUEUE_CAPACITY`] requests are already waiting.
     pub fn submit(
         &self,
         request: AppendRequest,

@@ -90,9 +90,15 @@ fn list(state: &AppState, q: &DecisionQuery) -> Result<Value, ApiError> {
             && in_time)
             .then(|| {
                 let mut v = record.body.clone();
-                v["ledger"] = json!({"index": r.index, "leaf_hash": hex::encode(r.leaf_hash)});
-                v
+                // A body that is not an object (only a tampered ledger has one) is skipped here;
+                // `audit verify` reports it.
+                v.as_object_mut()?.insert(
+                    "ledger".to_owned(),
+                    json!({"index": r.index, "leaf_hash": hex::encode(r.leaf_hash)}),
+                );
+                Some(v)
             })
+            .flatten()
     };
     let mut found = Vec::new();
     let next_cursor;

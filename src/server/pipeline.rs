@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::state::AppState;
 use super::{blocking, read_body};
 use crate::clock::Stopwatch;
-use crate::engine::intake::accept_attestation;
+use crate::engine::intake::{accept_attestation, MAX_FILED_PER_VERSION};
 use crate::engine::receipt::sign_receipt;
 use crate::engine::request::with_stored_attestations;
 use crate::engine::{load_trust, Decision, EngineError};
@@ -105,6 +105,18 @@ fn file(state: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
             "`attestations` must hold 1 to 64 envelopes",
         ));
     }
+    let signatures: usize = filing
+        .attestations
+        .iter()
+        .filter_map(|a| a.get("signatures").and_then(Value::as_array))
+        .map(Vec::len)
+        .sum();
+    if signatures > crate::engine::attestations::MAX_SIGNATURES_PER_REQUEST {
+        return Err(ApiError::invalid(format!(
+            "{signatures} signatures in one filing, over the limit of {}",
+            crate::engine::attestations::MAX_SIGNATURES_PER_REQUEST
+        )));
+    }
     let reader = state.readers.checkout()?;
     let trust = load_trust(reader.store()?)?;
     let now = state.clock.now();
@@ -120,6 +132,29 @@ fn file(state: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
             &format!("/attestations/{i}"),
             now,
         )?);
+    }
+    let filed = reader
+        .store()?
+        .filed_attestations(&filing.model, &filing.version)?;
+    let already: std::collections::BTreeSet<String> = filed
+        .iter()
+        .map(|b| crate::digest::sha256_prefixed(b))
+        .collect();
+    let new = accepted
+        .iter()
+        .filter(|a| !already.contains(&a.digest))
+        .count();
+    if filed.len() + new > MAX_FILED_PER_VERSION {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "`{}` `{}` has {} attestations filed; {new} more would pass the limit of {MAX_FILED_PER_VERSION}",
+                filing.model,
+                filing.version,
+                filed.len()
+            ),
+        ));
     }
     let mut writer = state.writer()?;
     for a in &accepted {
