@@ -33,22 +33,7 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 
 fn main() {
     let mut f = Fixture::new();
-    // Mixed workload: for each tier an allow (complete) and a deny (no approvals).
-    let mut requests = Vec::new();
-    for tier in [0, 1, 2] {
-        let name = format!("bench-t{tier}");
-        let (md, approvals) = complete(&name, "1.0.0", tier);
-        requests.push(
-            serde_json::to_vec(&request(
-                &name,
-                "1.0.0",
-                "production",
-                &with(&md, &approvals),
-            ))
-            .unwrap(),
-        );
-        requests.push(serde_json::to_vec(&request(&name, "1.0.0", "production", &[md])).unwrap());
-    }
+    let requests = mixed_requests();
     let trust = load_trust(&f.store).unwrap();
     for r in &requests {
         f.engine.judge(&trust, r).unwrap();

@@ -229,21 +229,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let f = Fixture::new();
-    let mut requests = Vec::new();
-    for tier in [0, 1, 2] {
-        let name = format!("bench-t{tier}");
-        let (md, approvals) = complete(&name, "1.0.0", tier);
-        requests.push(
-            serde_json::to_vec(&request(
-                &name,
-                "1.0.0",
-                "production",
-                &with(&md, &approvals),
-            ))
-            .unwrap(),
-        );
-        requests.push(serde_json::to_vec(&request(&name, "1.0.0", "production", &[md])).unwrap());
-    }
+    let requests = mixed_requests();
 
     // In-process cost of the same requests, same run.
     let trust = load_trust(&f.store).unwrap();

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{code, stderr, stdout};
+
 use common::mg;
 
 use std::os::unix::fs::PermissionsExt;
@@ -11,18 +13,6 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn ok(o: Output) -> Output {
     assert_eq!(

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{
-    approval_issued_at, artifact, assert_valid_junit, assert_valid_sarif, mg, request,
-    sign_metadata, with, Fixture, OLIVIA, RITA, VICTOR,
+    approval_issued_at, artifact, assert_valid_junit, assert_valid_sarif, code, mg, request,
+    sign_metadata, stderr, stdout, with, Fixture, OLIVIA, RITA, VICTOR,
 };
 use modelgate::attest::Role;
 use modelgate::cli::demo::full_metadata;
@@ -19,18 +19,6 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
 const FORMATS: [&str; 5] = ["text", "json", "junit", "sarif", "github"];
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// The binary reads the wall clock, so approvals and validation dates are relative to it.
 fn wall() -> OffsetDateTime {

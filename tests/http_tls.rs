@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_over_tls_and_refuses_plain_http() {
     if Command::new("curl").arg("--version").output().is_err() {
-        panic!("curl is needed for this test: run scripts/test, which installs it");
+        panic!("curl is needed for this test: run scripts/test-deps, which installs it");
     }
     let fx = Fixture::new();
     let cert =

@@ -7,13 +7,14 @@
 //! processes on the same file serialise, and each reads the head only once it holds the lock.
 //! See `docs/adr/0001-ledger-storage-sqlite.md` for why SQLite.
 //!
-//! The schema is versioned through `PRAGMA user_version` (migration 1 creates `records`, `head`
-//! and `attestations`; migration 2 adds `tree_nodes` and `checkpoints` and builds the Merkle tree
-//! of an existing ledger once); a file written by a newer schema is refused rather than misread.
-//! Every append writes the perfect tree nodes its records complete in the same transaction as the
+//! The schema is versioned through `PRAGMA user_version` (the `schema` submodule: migration 1
+//! creates `records`, `head` and `attestations`; 2 adds `tree_nodes` and `checkpoints` and builds
+//! the Merkle tree of an existing ledger once; 3 indexes decisions by model; 4 files attestations
+//! by model and version); a file written by a newer schema is refused rather than misread. Every
+//! append writes the perfect tree nodes its records complete in the same transaction as the
 //! records and the head, so tree and chain are never out of step. A batch of several callers'
-//! requests ([`Store::append_batch`], used by group commit) is one such transaction. The tree and checkpoint
-//! queries live in the `tree` submodule.
+//! requests ([`Store::append_batch`], used by group commit) is one such transaction (`batch`);
+//! the attestation store and its index are in `attest`, the tree and checkpoint queries in `tree`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,13 +22,12 @@ use std::time::Duration;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::merkle::{Hash, NodeSource, Overlay};
+use super::merkle::{Hash, NodeSource};
 use super::record::{RecordDraft, RecordKind, SealedRecord};
 use super::store::{
-    append_one, seal_batch, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord,
+    append_one, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord,
 };
 use super::LedgerError;
-use crate::digest::{parse_prefixed, sha256_prefixed};
 
 /// Schema version this build creates and understands (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 4;
@@ -44,48 +44,18 @@ const ATTESTATION_INDEX_VERSION: i64 = 4;
 /// The indexed expression: the model a decision record's request names.
 const DECISION_MODEL: &str = "json_extract(CAST(bytes AS TEXT), '$.body.request.model')";
 
+mod attest;
+mod batch;
+mod schema;
 mod tree;
+
+use schema::{check_version, configure_durability, migrate};
 
 /// Bytes of the file a read-only handle maps into memory.
 const READ_MMAP_BYTES: i64 = 1 << 30;
 
 /// How long an appender waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Migration `n` (1-based) brings a database from `user_version` `n - 1` to `n`.
-/// `STRICT` tables and `CHECK`s refuse malformed rows at the database level too.
-const MIGRATIONS: [&str; 4] = [
-    "
-    CREATE TABLE records (
-        idx INTEGER PRIMARY KEY CHECK (idx >= 0),
-        kind TEXT NOT NULL,
-        leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32),
-        bytes BLOB NOT NULL
-    ) STRICT;
-    CREATE INDEX records_by_kind ON records (kind);
-    CREATE TABLE head (
-        id INTEGER PRIMARY KEY CHECK (id = 0),
-        size INTEGER NOT NULL CHECK (size >= 0),
-        leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)
-    ) STRICT;
-    CREATE TABLE attestations (
-        digest TEXT PRIMARY KEY,
-        bytes BLOB NOT NULL
-    ) STRICT;
-",
-    tree::MIGRATION_2,
-    // Decisions by the model their request names (an accelerator: readers re-check the bytes).
-    "CREATE INDEX decisions_by_model ON records \
-     (json_extract(CAST(bytes AS TEXT), '$.body.request.model')) WHERE kind = 'decision';",
-    // Attestations received ahead of a decision, filed by model and version.
-    "CREATE TABLE attestation_index (
-        seq INTEGER PRIMARY KEY,
-        model TEXT NOT NULL,
-        version TEXT NOT NULL,
-        digest TEXT NOT NULL REFERENCES attestations (digest),
-        UNIQUE (model, version, digest)
-    ) STRICT;",
-];
 
 const SELECT_RECORD: &str = "SELECT idx, kind, leaf_hash, bytes FROM records";
 
@@ -195,101 +165,6 @@ impl SqliteStore {
         }
         Ok(out)
     }
-}
-
-/// Reads `user_version`, refusing versions this build does not understand.
-fn check_version(conn: &Connection, path: &Path) -> Result<i64, LedgerError> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(storage("reading the schema version"))?;
-    if version > SCHEMA_VERSION {
-        return Err(LedgerError::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if version < 0 {
-        return Err(LedgerError::NotALedger(path.display().to_string()));
-    }
-    Ok(version)
-}
-
-/// Applies and reads back the settings an acknowledgement relies on.
-fn configure_durability(conn: &Connection) -> Result<(), LedgerError> {
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(storage("enabling the write-ahead log"))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(LedgerError::PragmaNotApplied {
-            pragma: "journal_mode",
-            expected: "WAL",
-            found: mode,
-        });
-    }
-    set_and_check(conn, "synchronous", "FULL", 2)?;
-    set_and_check(conn, "foreign_keys", "ON", 1)?;
-    // Only meaningful on macOS, where fsync() does not reach stable storage; a no-op elsewhere.
-    conn.pragma_update(None, "fullfsync", "ON")
-        .map_err(storage("enabling fullfsync"))?;
-    Ok(())
-}
-
-fn set_and_check(
-    conn: &Connection,
-    pragma: &'static str,
-    value: &'static str,
-    expected: i64,
-) -> Result<(), LedgerError> {
-    conn.pragma_update(None, pragma, value)
-        .map_err(storage("applying a durability setting"))?;
-    let found: i64 = conn
-        .pragma_query_value(None, pragma, |row| row.get(0))
-        .map_err(storage("reading back a durability setting"))?;
-    if found == expected {
-        Ok(())
-    } else {
-        Err(LedgerError::PragmaNotApplied {
-            pragma,
-            expected: value,
-            found: found.to_string(),
-        })
-    }
-}
-
-/// Brings the schema to [`SCHEMA_VERSION`] inside one write transaction, so two processes
-/// opening a fresh file at once cannot both run a migration.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LedgerError> {
-    if check_version(conn, path)? == SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(storage("starting the schema migration"))?;
-    let version = check_version(&tx, path)?;
-    if version == 0 {
-        let objects: i64 = tx
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-            .map_err(storage("inspecting the database"))?;
-        if objects > 0 {
-            return Err(LedgerError::NotALedger(path.display().to_string()));
-        }
-    }
-    for migration in MIGRATIONS
-        .iter()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        tx.execute_batch(migration)
-            .map_err(storage("migrating the schema"))?;
-    }
-    if version < TREE_VERSION {
-        // Build the tree of the records already there, once, in the migration transaction.
-        let size = read_head(&tx)?.map_or(0, |h| h.size);
-        tree::backfill(&tx, size)?;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(storage("recording the schema version"))?;
-    tx.commit()
-        .map_err(storage("committing the schema migration"))
 }
 
 fn read_head(conn: &Connection) -> Result<Option<Head>, LedgerError> {
@@ -436,37 +311,13 @@ impl Store for SqliteStore {
     }
 
     fn put_attestation(&mut self, digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
-        check_attestation(digest, bytes)?;
+        attest::check(digest, bytes)?;
         self.writable()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage("starting an attestation insert"))?;
-        let existing = select_attestation(&tx, digest)?;
-        match existing {
-            Some(stored) if stored == bytes => return Ok(()),
-            Some(_) => return Err(LedgerError::AttestationConflict(digest.to_owned())),
-            None => {}
-        }
-        tx.execute(
-            "INSERT INTO attestations (digest, bytes) VALUES (?1, ?2)",
-            params![digest, bytes],
-        )
-        .map_err(storage("inserting an attestation"))?;
-        tx.commit().map_err(storage("committing an attestation"))
+        attest::put(&mut self.conn, None, digest, bytes)
     }
 
     fn attestation(&self, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        if parse_prefixed(digest).is_none() {
-            return Err(LedgerError::InvalidDigest(digest.to_owned()));
-        }
-        let stored = select_attestation(&self.conn, digest)?;
-        match stored {
-            Some(bytes) if sha256_prefixed(&bytes) != digest => Err(LedgerError::Inconsistent(
-                format!("stored attestation `{digest}` does not match its digest"),
-            )),
-            other => Ok(other),
-        }
+        attest::get(&self.conn, digest)
     }
 
     fn file_attestation(
@@ -476,63 +327,16 @@ impl Store for SqliteStore {
         digest: &str,
         bytes: &[u8],
     ) -> Result<(), LedgerError> {
-        check_attestation(digest, bytes)?;
+        attest::check(digest, bytes)?;
         self.writable()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage("starting an attestation filing"))?;
-        match select_attestation(&tx, digest)? {
-            Some(stored) if stored != bytes => {
-                return Err(LedgerError::AttestationConflict(digest.to_owned()))
-            }
-            Some(_) => {}
-            None => {
-                tx.execute(
-                    "INSERT INTO attestations (digest, bytes) VALUES (?1, ?2)",
-                    params![digest, bytes],
-                )
-                .map_err(storage("inserting an attestation"))?;
-            }
-        }
-        tx.execute(
-            "INSERT INTO attestation_index (model, version, digest) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (model, version, digest) DO NOTHING",
-            params![model, version, digest],
-        )
-        .map_err(storage("filing an attestation"))?;
-        tx.commit()
-            .map_err(storage("committing an attestation filing"))
+        attest::put(&mut self.conn, Some((model, version)), digest, bytes)
     }
 
     fn filed_attestations(&self, model: &str, version: &str) -> Result<Vec<Vec<u8>>, LedgerError> {
         if self.version < ATTESTATION_INDEX_VERSION {
             return Ok(Vec::new());
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT i.digest, a.bytes FROM attestation_index i \
-                 JOIN attestations a ON a.digest = i.digest \
-                 WHERE i.model = ?1 AND i.version = ?2 ORDER BY i.seq",
-            )
-            .map_err(storage("preparing the attestation index query"))?;
-        let rows = stmt
-            .query_map(params![model, version], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })
-            .map_err(storage("reading the attestation index"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (digest, bytes) = row.map_err(storage("reading the attestation index"))?;
-            if sha256_prefixed(&bytes) != digest {
-                return Err(LedgerError::Inconsistent(format!(
-                    "stored attestation `{digest}` does not match its digest"
-                )));
-            }
-            out.push(bytes);
-        }
-        Ok(out)
+        attest::filed(&self.conn, model, version)
     }
 
     /// One indexed read of `tree_nodes`.
@@ -580,188 +384,10 @@ impl NodeSource for SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// The batch transaction: read and check the head once, admit each request against the
-    /// running head, write the admitted ones, move the head, commit (one sync).
-    fn commit_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<AppendOutcome>, LedgerError> {
-        if batch.iter().all(AppendRequest::is_empty) {
-            return Ok(batch.iter().map(|_| Ok(Vec::new())).collect());
-        }
-        self.writable()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage("starting an append"))?;
-        let head = checked_head(&tx)?;
-        let mut batch_state = BatchState {
-            head,
-            filed: Vec::new(),
-        };
-        let mut outcomes = Vec::with_capacity(batch.len());
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO records (idx, kind, leaf_hash, bytes) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(storage("preparing the record insert"))?;
-            let mut keep = tx
-                .prepare_cached(
-                    "INSERT INTO attestations (digest, bytes) VALUES (?1, ?2) \
-                     ON CONFLICT (digest) DO NOTHING",
-                )
-                .map_err(storage("preparing the attestation insert"))?;
-            let stored_nodes = tree::SqlNodes(&tx);
-            let mut nodes = Overlay::new(&stored_nodes);
-            for request in batch {
-                let sealed = match admit(&tx, &batch_state, request)? {
-                    Ok(sealed) => sealed,
-                    Err(refusal) => {
-                        outcomes.push(Err(refusal));
-                        continue;
-                    }
-                };
-                for (digest, bytes) in &request.attestations {
-                    keep.execute(params![digest, bytes])
-                        .map_err(storage("inserting an attestation"))?;
-                }
-                for (draft, record) in request.drafts.iter().zip(&sealed) {
-                    tree::insert_nodes(&tx, &nodes.push(record.index, record.leaf_hash)?)?;
-                    insert
-                        .execute(params![
-                            sql_index(record.index)?,
-                            draft.kind.as_str(),
-                            &record.leaf_hash[..],
-                            &record.bytes
-                        ])
-                        .map_err(storage("inserting a record"))?;
-                    batch_state.filed.push((draft.kind, record.index));
-                }
-                batch_state.advance(&sealed)?;
-                outcomes.push(Ok(sealed));
-            }
-        }
-        if let Some(last) = batch_state.head.filter(|h| Some(*h) != head) {
-            tx.execute(
-                "INSERT INTO head (id, size, leaf_hash) VALUES (0, ?1, ?2) \
-                 ON CONFLICT (id) DO UPDATE SET size = excluded.size, leaf_hash = excluded.leaf_hash",
-                params![sql_index(last.size)?, &last.leaf_hash[..]],
-            )
-            .map_err(storage("moving the head"))?;
-        }
-        // With WAL and synchronous=FULL, COMMIT returns only after the log is synced.
-        tx.commit().map_err(storage("committing an append"))?;
-        Ok(outcomes)
-    }
-}
-
-/// The head as the batch has moved it so far, and the records it has filed.
-struct BatchState {
-    head: Option<Head>,
-    filed: Vec<(RecordKind, u64)>,
-}
-
-impl BatchState {
-    fn advance(&mut self, sealed: &[SealedRecord]) -> Result<(), LedgerError> {
-        if let Some(last) = sealed.last() {
-            let size = last
-                .index
-                .checked_add(1)
-                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
-            self.head = Some(Head {
-                size,
-                leaf_hash: last.leaf_hash,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// The head row, checked against the highest stored index: a store whose bookkeeping
-/// contradicts itself refuses to append instead of forking the chain.
-fn checked_head(tx: &Connection) -> Result<Option<Head>, LedgerError> {
-    let head = read_head(tx)?;
-    let highest: Option<i64> = tx
-        .query_row("SELECT MAX(idx) FROM records", [], |row| row.get(0))
-        .map_err(storage("reading the highest index"))?;
-    let head_size = head.map_or(0, |h| h.size);
-    let stored_size = highest.map_or(Ok(0), |h| u64::try_from(h).map(|h| h + 1));
-    if stored_size != Ok(head_size) {
-        return Err(LedgerError::Inconsistent(format!(
-            "head says {head_size} records but the highest stored index is {}",
-            highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
-        )));
-    }
-    Ok(head)
-}
-
-/// Decides whether `request` can follow the batch so far and seals its records if so. The outer
-/// `Err` is a storage failure (the whole batch fails); the inner one refuses this request only.
-fn admit(
-    tx: &Connection,
-    state: &BatchState,
-    request: &AppendRequest,
-) -> Result<AppendOutcome, LedgerError> {
-    if let Some(guard) = request.guard {
-        let mut filed = state.filed.clone();
-        for &kind in guard.kinds {
-            let stored: Option<i64> = tx
-                .query_row(
-                    "SELECT MIN(idx) FROM records WHERE kind = ?1 AND idx >= ?2",
-                    params![kind.as_str(), sql_index(guard.since)?],
-                    |row| row.get(0),
-                )
-                .map_err(storage("checking the append guard"))?;
-            filed.extend(
-                stored
-                    .and_then(|i| u64::try_from(i).ok())
-                    .map(|i| (kind, i)),
-            );
-        }
-        if let Some((kind, index)) = guard.trips_on(filed) {
-            return Ok(Err(LedgerError::Raced { kind, index }));
-        }
-    }
-    for (digest, bytes) in &request.attestations {
-        if let Err(refusal) = check_attestation(digest, bytes) {
-            return Ok(Err(refusal));
-        }
-        if select_attestation(tx, digest)?.is_some_and(|stored| stored != *bytes) {
-            return Ok(Err(LedgerError::AttestationConflict(digest.clone())));
-        }
-    }
-    Ok(seal_batch(&request.drafts, state.head, |_, _| Ok(())))
-}
-
 /// A `'static` one-kind slice for [`AppendGuard::kinds`].
 fn kind_slice(kind: RecordKind) -> &'static [RecordKind] {
     let at = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
     RecordKind::ALL.get(at..=at).unwrap_or(&[])
-}
-
-/// Refuses a digest that is malformed or not the SHA-256 of `bytes`.
-fn check_attestation(digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
-    if parse_prefixed(digest).is_none() {
-        return Err(LedgerError::InvalidDigest(digest.to_owned()));
-    }
-    let actual = sha256_prefixed(bytes);
-    if actual != digest {
-        return Err(LedgerError::AttestationDigestMismatch {
-            claimed: digest.to_owned(),
-            actual,
-        });
-    }
-    Ok(())
-}
-
-/// The stored bytes of attestation `digest`, if any.
-fn select_attestation(conn: &Connection, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-    conn.query_row(
-        "SELECT bytes FROM attestations WHERE digest = ?1",
-        [digest],
-        |row| row.get(0),
-    )
-    .optional()
-    .map_err(storage("reading an attestation"))
 }
 
 #[cfg(test)]

@@ -172,19 +172,7 @@ pub fn approval(
     valid_days: i64,
 ) -> Envelope {
     let issued = now() - Duration::days(ago_days);
-    let statement = Statement::from_payload(&metadata.payload).unwrap();
-    let predicate = json!({
-        "role": role.to_string(),
-        "approver": who.0,
-        "environments": [env],
-        "metadata_digest": sha256_prefixed(&metadata.payload),
-        "issued_at": rfc3339(issued),
-        "expires": rfc3339(issued + Duration::days(valid_days)),
-    });
-    sign(
-        &Statement::new(statement.subject, PREDICATE_APPROVAL, predicate),
-        who.1,
-    )
+    approval_issued_at(metadata, who, role, env, issued, valid_days)
 }
 
 pub fn request(name: &str, version: &str, env: &str, envelopes: &[Envelope]) -> Value {
@@ -431,4 +419,33 @@ pub fn assert_valid_junit(xml: &str) {
 pub fn assert_valid_sarif(log: &Value) {
     let errors = sarif_schema_errors(log);
     assert!(errors.is_empty(), "invalid SARIF: {errors:#?}\n{log:#}");
+}
+
+/// The exit code of a finished command.
+pub fn code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+/// A command's stdout as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The benchmarks' mixed workload: for each of tiers 0, 1 and 2 a complete request to production
+/// (allowed) and the same without its approvals (denied), as request bytes.
+pub fn mixed_requests() -> Vec<Vec<u8>> {
+    let mut requests = Vec::new();
+    for tier in [0, 1, 2] {
+        let name = format!("bench-t{tier}");
+        let (md, approvals) = complete(&name, "1.0.0", tier);
+        let allow = request(&name, "1.0.0", "production", &with(&md, &approvals));
+        requests.push(serde_json::to_vec(&allow).unwrap());
+        requests.push(serde_json::to_vec(&request(&name, "1.0.0", "production", &[md])).unwrap());
+    }
+    requests
 }
