@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod digest;
 pub mod engine;
+pub mod evidence;
 pub mod ledger;
 pub mod metadata;
 pub mod policy;

@@ -445,6 +445,39 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// Builds the evidence pack for `scope` from the workspace ledger. The proofs are made
+    /// against the latest stored checkpoint when it covers every record in scope; otherwise a
+    /// checkpoint of the current ledger is signed and stored first (through a connection of its
+    /// own, so a read-only caller's handle stays read-only).
+    pub fn evidence_pack(
+        &self,
+        scope: &crate::evidence::Scope,
+    ) -> Result<crate::evidence::Pack, crate::evidence::EvidenceError> {
+        use crate::evidence::{build::PackSigner, build_pack, covering_checkpoint, EvidenceError};
+        let fail = |e: WorkspaceError| EvidenceError::Invalid(e.to_string());
+        let store = self.store().map_err(fail)?;
+        let key = self.engine_key().map_err(fail)?;
+        let signer = PackSigner {
+            engine_key: &key,
+            origin: &self.config.origin,
+        };
+        let mut checkpoint_for = |needed: u64| -> Result<(u64, String), EvidenceError> {
+            if let Some(found) = covering_checkpoint(&store, needed)? {
+                return Ok(found);
+            }
+            let mut writer = self.store().map_err(fail)?;
+            let cp = crate::engine::audit::checkpoint(
+                &mut writer,
+                &self.note_signer().map_err(fail)?,
+                &self.config.origin,
+            )?;
+            Ok((cp.size, cp.note))
+        };
+        build_pack(&store, scope, signer, &mut checkpoint_for)
+    }
+}
+
 /// The digest named by the latest `bundle_activation` record, if any.
 fn last_activated(store: &dyn Store) -> Result<Option<String>, WorkspaceError> {
     let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.pop() else {

@@ -1,7 +1,7 @@
 //! The command-line adapter: argument parsing, output formatting and exit codes.
 //!
 //! [`Cli`] is the clap definition; [`run`] dispatches to one function per command family
-//! ([`keys`], [`sign`], [`check`] with its CI formats in [`report`], [`audit`], [`policy`],
+//! ([`keys`], [`sign`], [`check`] with its CI formats in [`report`], [`audit`], [`evidence`], [`policy`],
 //! [`lifecycle`], [`demo`]) and maps the outcome to an exit code ([`exit`]). Commands hold no
 //! business rules: they read files, call the engine, workspace,
 //! attest or ledger APIs, and print.
@@ -30,6 +30,7 @@ macro_rules! say_raw {
 pub mod audit;
 pub mod check;
 pub mod demo;
+pub mod evidence;
 pub mod keys;
 pub mod lifecycle;
 pub mod policy;
@@ -183,6 +184,12 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Audit evidence packs: build one for a model, verify one offline.
+    Evidence {
+        /// The evidence command.
+        #[command(subcommand)]
+        command: evidence::EvidenceCommand,
+    },
     /// Freeze an environment: promotions are denied except rollbacks to previously allowed
     /// versions, until `unfreeze` or `--until`.
     Freeze(lifecycle::FreezeArgs),
@@ -240,6 +247,7 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
         Command::Approve(args) => sign::approve(&cli.home, &args, clock.as_ref()),
         Command::Check(args) => check::check(&cli.home, &args, clock),
         Command::Audit { command } => audit::audit(&cli.home, command),
+        Command::Evidence { command } => evidence::evidence(&cli.home, &command),
         Command::Freeze(args) => lifecycle::freeze(&cli.home, &args, clock),
         Command::Unfreeze(args) => lifecycle::unfreeze(&cli.home, &args, clock),
         Command::Explain(args) => lifecycle::explain(&cli.home, &args),

@@ -26,7 +26,7 @@ use crate::attest::KeyChange;
 use crate::clock::parse_rfc3339;
 use crate::ledger::{leaf_hash, parse_record, Record, RecordKind, Store};
 use crate::policy::input::PolicyInput;
-use crate::policy::{Evaluation, Reason};
+use crate::policy::{Evaluation, PolicyBundle, Reason};
 
 /// The result of replaying one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,12 +128,44 @@ fn replay_decision(
             ),
         )
     })?;
+    let (eval, found) = reevaluate(&body, &bundle, &input)?;
+    differences.extend(found);
+    Ok((
+        format!(
+            "re-evaluated the stored policy input `{}` with bundle `{}`{}",
+            body.input_digest,
+            body.bundle_digest,
+            waived_policies(&body)
+                .map(|w| format!(", waiving {}", w.join(", ")))
+                .unwrap_or_default()
+        ),
+        eval,
+    ))
+}
+
+/// The policies the decision's waivers left out, or `None` when it applied no waiver.
+fn waived_policies(body: &DecisionBody) -> Option<Vec<String>> {
     let waived: Vec<String> = body
         .waivers
         .iter()
         .flat_map(|w| w.policies.iter().cloned())
         .collect();
-    let eval = bundle.evaluate_with_waivers(&input, &waived)?;
+    (!waived.is_empty()).then_some(waived)
+}
+
+/// Re-evaluates a recorded decision: `input` (the policy input the decision names by digest)
+/// against `bundle` (the bundle it names), leaving out the policies its waivers covered. Returns
+/// the evaluation and how it differs from what `body` recorded (outcome, reasons, warnings,
+/// shadow outcomes); no differences means the decision is reproduced. Pure: callers fetch the
+/// bundle and input (from the ledger's blob store, or from an evidence pack).
+pub fn reevaluate(
+    body: &DecisionBody,
+    bundle: &PolicyBundle,
+    input: &PolicyInput,
+) -> Result<(Evaluation, Vec<String>), EngineError> {
+    let waived = waived_policies(body).unwrap_or_default();
+    let eval = bundle.evaluate_with_waivers(input, &waived)?;
+    let mut differences = Vec::new();
     if eval.decision != body.decision {
         differences.push(format!(
             "recorded {}, replay decides {}",
@@ -141,22 +173,15 @@ fn replay_decision(
             eval.decision.as_str()
         ));
     }
-    compare("reasons", &body.reasons, &eval.reasons, differences);
-    compare("warnings", &body.warnings, &eval.warnings, differences);
-    compare("shadow outcomes", &body.shadow, &eval.shadow, differences);
-    Ok((
-        format!(
-            "re-evaluated the stored policy input `{}` with bundle `{}`{}",
-            body.input_digest,
-            body.bundle_digest,
-            if waived.is_empty() {
-                String::new()
-            } else {
-                format!(", waiving {}", waived.join(", "))
-            }
-        ),
-        eval,
-    ))
+    compare("reasons", &body.reasons, &eval.reasons, &mut differences);
+    compare("warnings", &body.warnings, &eval.warnings, &mut differences);
+    compare(
+        "shadow outcomes",
+        &body.shadow,
+        &eval.shadow,
+        &mut differences,
+    );
+    Ok((eval, differences))
 }
 
 fn compare(what: &str, recorded: &[Reason], replayed: &[Reason], differences: &mut Vec<String>) {

@@ -376,6 +376,11 @@ impl Store for SqliteStore {
         self.has_tree("checkpoints")?;
         tree::checkpoints(&self.conn, false)
     }
+
+    fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {
+        self.has_tree("checkpoints")?;
+        tree::first_checkpoint_after(&self.conn, index)
+    }
 }
 
 impl NodeSource for SqliteStore {

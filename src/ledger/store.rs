@@ -286,6 +286,16 @@ pub trait Store: Send {
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
         Ok(Vec::new())
     }
+
+    /// The smallest stored checkpoint that covers record `index` (size greater than `index`),
+    /// if any: the first signed tree head that included the record. Durable stores answer from
+    /// an index; the default scans [`Store::checkpoints`].
+    fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {
+        Ok(self
+            .checkpoints()?
+            .into_iter()
+            .find(|(size, _)| *size > index))
+    }
 }
 
 /// Commits `request` on its own through [`Store::append_batch`], folding a refusal and a

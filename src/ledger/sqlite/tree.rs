@@ -206,6 +206,30 @@ pub(super) fn checkpoint(conn: &Connection, size: u64) -> Result<Option<String>,
     .map_err(storage("reading a checkpoint"))
 }
 
+/// The smallest checkpoint with size above `index` (a primary-key range read).
+pub(super) fn first_checkpoint_after(
+    conn: &Connection,
+    index: u64,
+) -> Result<Option<(u64, String)>, LedgerError> {
+    let Ok(index) = i64::try_from(index) else {
+        return Ok(None);
+    };
+    let row: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT size, note FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT 1",
+            [index],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(storage("reading a checkpoint"))?;
+    row.map(|(size, note)| {
+        u64::try_from(size)
+            .map(|size| (size, note))
+            .map_err(|_| LedgerError::Inconsistent(format!("checkpoint size {size} is negative")))
+    })
+    .transpose()
+}
+
 /// Checkpoints by increasing size; only the largest when `latest_only`.
 pub(super) fn checkpoints(
     conn: &Connection,

@@ -1,0 +1,195 @@
+//! `modelgate evidence build|verify`: audit evidence packs (see `docs/evidence.md`).
+//!
+//! `build` writes the pack through a temporary file in the target directory and renames it
+//! into place, so an interrupted build leaves no partial pack. `verify` reads the archive into
+//! memory and exits 0 when every check passes, 4 when any fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::{exit, read_file, CliError, CmdResult, Format};
+use crate::digest::sha256_hex;
+use crate::evidence::verify::{KeySource, VerifyOutcome};
+use crate::evidence::{verify_pack, EvidenceError, Scope};
+use crate::workspace::Workspace;
+
+/// `modelgate evidence …`
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Build the evidence pack for a model: its decisions, the records they depend on, proofs
+    /// against a signed checkpoint, attestations, policy bundles, keys, inventory entry and a
+    /// human summary, in one signed, deterministic .tar.gz.
+    Build(BuildArgs),
+    /// Verify a pack offline: manifest signature, every file digest, proofs, checkpoint,
+    /// consistency, attestation signatures and a replay of every decision. Exit 0 when every
+    /// check passes, 4 when any fails.
+    Verify(VerifyArgs),
+}
+
+/// `modelgate evidence build`
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The model.
+    #[arg(long)]
+    pub model: String,
+    /// Only this version.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Only decisions at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only decisions at or before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Where to write the pack (.tar.gz).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `modelgate evidence verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The pack.
+    pub pack: PathBuf,
+    /// The engine's verifier key as the operator publishes it (`modelgate audit vkey`). Without
+    /// it the key inside the pack is used, which proves integrity but not origin.
+    #[arg(long, value_name = "VKEY", conflicts_with = "vkey_file")]
+    pub vkey: Option<String>,
+    /// Like --vkey, read from a file holding that one line.
+    #[arg(long, value_name = "PATH")]
+    pub vkey_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// Runs an evidence command.
+pub fn evidence(home: &Path, command: &EvidenceCommand) -> CmdResult {
+    match command {
+        EvidenceCommand::Build(args) => build(home, args),
+        EvidenceCommand::Verify(args) => verify(args),
+    }
+}
+
+impl From<EvidenceError> for CliError {
+    fn from(e: EvidenceError) -> Self {
+        let code = match e {
+            EvidenceError::Invalid(_) | EvidenceError::NothingInScope(_) => exit::INVALID,
+            EvidenceError::Inconsistent(_) => exit::TAMPERED,
+            _ => exit::INTERNAL,
+        };
+        CliError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn build(home: &Path, args: &BuildArgs) -> CmdResult {
+    let scope = Scope::new(
+        &args.model,
+        args.version.as_deref(),
+        args.since.as_deref(),
+        args.until.as_deref(),
+    )?;
+    let ws = Workspace::open(home)?;
+    let pack = ws.evidence_pack(&scope)?;
+    let bytes = pack.to_tar_gz()?;
+    write_atomically(&args.out, &bytes)?;
+    say!(
+        "evidence pack for `{}`: {} records ({} decisions), {} files, proofs against checkpoint size {}",
+        scope.model,
+        pack.records,
+        pack.decisions,
+        pack.files.len(),
+        pack.manifest.checkpoint.size
+    );
+    say!("  {}  {}", sha256_hex(&bytes), args.out.display());
+    Ok(exit::OK)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, synced and renamed
+/// into place: readers see the old file or the whole new one, never a partial pack.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let fail =
+        |e: std::io::Error| CliError::internal(format!("cannot write `{}`: {e}", path.display()));
+    if path.is_dir() {
+        return Err(CliError::invalid(format!(
+            "`{}` is a directory; give a file name for --out",
+            path.display()
+        )));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".modelgate-pack-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+fn verify(args: &VerifyArgs) -> CmdResult {
+    let vkey = match (&args.vkey, &args.vkey_file) {
+        (Some(v), _) => Some(v.clone()),
+        (None, Some(path)) => Some(
+            String::from_utf8(read_file(path)?)
+                .map_err(|_| CliError::invalid(format!("`{}` is not UTF-8", path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let bytes = read_file(&args.pack)?;
+    let outcome = verify_pack(&bytes, vkey.as_deref());
+    match args.format {
+        Format::Text => say_raw!("{}", render_text(&outcome, &args.pack)),
+        Format::Json => say!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).map_err(CliError::internal)?
+        ),
+    }
+    Ok(if outcome.ok { exit::OK } else { exit::TAMPERED })
+}
+
+fn render_text(o: &VerifyOutcome, pack: &Path) -> String {
+    let mut out = format!(
+        "evidence pack {}{}\n",
+        pack.display(),
+        o.model
+            .as_deref()
+            .map(|m| format!(
+                " (model `{m}`, {} records, {} decisions)",
+                o.records, o.decisions
+            ))
+            .unwrap_or_default()
+    );
+    match o.key_source {
+        Some(KeySource::Pack) => out.push_str("key: verified against the key inside the pack (no --vkey given): this shows the pack is intact, not who made it\n"),
+        Some(KeySource::Given) => out.push_str("key: verified against the given --vkey\n"),
+        None => {}
+    }
+    for c in &o.checks {
+        out.push_str(&format!(
+            "{} {:<13} {}\n",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.check,
+            c.detail
+        ));
+    }
+    let failed = o.failures().count();
+    if failed == 0 {
+        out.push_str("result: every check passed\n");
+    } else {
+        out.push_str(&format!(
+            "result: {failed} check(s) failed: the pack must not be relied on\n"
+        ));
+    }
+    out
+}

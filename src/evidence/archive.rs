@@ -1,0 +1,240 @@
+//! The pack as a `.tar.gz`: a deterministic writer and a reader that refuses hostile archives.
+//!
+//! This is the only module that knows the archive format (the `tar` and `flate2` crates).
+//!
+//! [`write_tar_gz`] writes the files sorted by path, as regular files with mode 0644, owner and
+//! group 0 with empty names, mtime 0, in GNU tar format (long paths as GNU long-name entries),
+//! gzip-compressed at a fixed level with no name and mtime 0 in the gzip header. The same files
+//! therefore always give the same bytes.
+//!
+//! [`read_tar_gz`] reads an archive into memory, never onto disk, and refuses anything a pack
+//! never contains or that could do harm on extraction: links, device files, FIFOs, absolute
+//! paths, `..` or `.` components, backslashes, non-UTF-8 names, duplicate names, members over
+//! [`MAX_MEMBER_BYTES`], more than [`MAX_MEMBERS`] members, and more than [`MAX_TOTAL_BYTES`]
+//! of decompressed data (a decompression bomb stops there, whatever its ratio). Directory
+//! entries are accepted (a re-packed archive has them) and their paths checked.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use flate2::read::GzDecoder;
+use flate2::{Compression, GzBuilder};
+use tar::{Archive, Builder, EntryType, Header};
+
+/// The largest member an evidence pack may hold.
+pub const MAX_MEMBER_BYTES: u64 = 64 << 20;
+/// The most decompressed bytes (headers included) read from one archive.
+pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
+/// The most members one archive may have.
+pub const MAX_MEMBERS: usize = 1_000_000;
+
+/// Why an archive was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// The bytes are not a readable gzip-compressed tar archive.
+    #[error("not a readable .tar.gz: {0}")]
+    Unreadable(String),
+    /// An entry breaks the rules of the module docs.
+    #[error("archive entry `{path}` refused: {problem}")]
+    Entry {
+        /// The entry's path, as far as it could be read.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The archive decompresses to more than [`MAX_TOTAL_BYTES`].
+    #[error("the archive decompresses to more than {MAX_TOTAL_BYTES} bytes (a decompression bomb or not a pack)")]
+    TooLarge,
+    /// The archive has more than [`MAX_MEMBERS`] members.
+    #[error("the archive has more than {MAX_MEMBERS} members")]
+    TooManyMembers,
+    /// Writing failed.
+    #[error("writing the archive: {0}")]
+    Write(#[from] io::Error),
+}
+
+/// Writes `files` (path → bytes) as a deterministic `.tar.gz` to `out`.
+pub fn write_tar_gz(
+    files: &BTreeMap<String, Vec<u8>>,
+    out: impl Write,
+) -> Result<(), ArchiveError> {
+    let gz = GzBuilder::new().mtime(0).write(out, Compression::new(6));
+    let mut tar = Builder::new(gz);
+    tar.mode(tar::HeaderMode::Deterministic);
+    for (path, bytes) in files {
+        check_path(path).map_err(|problem| ArchiveError::Entry {
+            path: path.clone(),
+            problem,
+        })?;
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Regular);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        tar.append_data(&mut header, path, bytes.as_slice())?;
+    }
+    let gz = tar.into_inner()?;
+    gz.finish()?.flush()?;
+    Ok(())
+}
+
+/// Reads a `.tar.gz` into memory (path → bytes), refusing hostile archives (see module docs).
+pub fn read_tar_gz(input: impl Read) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    let exceeded = Rc::new(Cell::new(false));
+    let limited = Limited {
+        inner: GzDecoder::new(input),
+        left: MAX_TOTAL_BYTES,
+        exceeded: exceeded.clone(),
+    };
+    let mut archive = Archive::new(limited);
+    let unreadable = |e: io::Error, exceeded: &Cell<bool>| {
+        if exceeded.get() {
+            ArchiveError::TooLarge
+        } else {
+            ArchiveError::Unreadable(e.to_string())
+        }
+    };
+    let mut files = BTreeMap::new();
+    let mut members = 0usize;
+    let entries = archive.entries().map_err(|e| unreadable(e, &exceeded))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| unreadable(e, &exceeded))?;
+        members += 1;
+        if members > MAX_MEMBERS {
+            return Err(ArchiveError::TooManyMembers);
+        }
+        let raw = entry.path_bytes().into_owned();
+        let path = String::from_utf8(raw.clone())
+            .map_err(|_| refuse(&String::from_utf8_lossy(&raw), "its name is not UTF-8"))?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            check_path(path.trim_end_matches('/')).map_err(|p| refuse(&path, &p))?;
+            continue;
+        }
+        if !kind.is_file() {
+            let what = if kind.is_symlink() {
+                "a symbolic link".to_owned()
+            } else if kind.is_hard_link() {
+                "a hard link".to_owned()
+            } else if kind.is_character_special() || kind.is_block_special() {
+                "a device file".to_owned()
+            } else if kind.is_fifo() {
+                "a FIFO".to_owned()
+            } else {
+                format!("entry type {:?}", kind.as_byte() as char)
+            };
+            return Err(refuse(
+                &path,
+                &format!("{what}; a pack holds regular files only"),
+            ));
+        }
+        check_path(&path).map_err(|p| refuse(&path, &p))?;
+        let size = entry
+            .header()
+            .size()
+            .map_err(|e| unreadable(e, &exceeded))?;
+        if size > MAX_MEMBER_BYTES {
+            return Err(refuse(
+                &path,
+                &format!(
+                    "it is {size} bytes, more than the {MAX_MEMBER_BYTES} a pack member may be"
+                ),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| unreadable(e, &exceeded))?;
+        if files.insert(path.clone(), bytes).is_some() {
+            return Err(refuse(&path, "the name occurs twice"));
+        }
+    }
+    Ok(files)
+}
+
+fn refuse(path: &str, problem: &str) -> ArchiveError {
+    ArchiveError::Entry {
+        path: path.to_owned(),
+        problem: problem.to_owned(),
+    }
+}
+
+/// A pack path: relative, `/`-separated, no empty, `.` or `..` component, no backslash or NUL.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("the path is empty".into());
+    }
+    if path.starts_with('/') {
+        return Err("the path is absolute".into());
+    }
+    if path.contains('\\') || path.contains('\0') {
+        return Err("the path contains a backslash or NUL".into());
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return Err("the path has an empty component".into()),
+            "." | ".." => return Err(format!("the path has a `{component}` component")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Stops reading once `left` bytes have been produced, flagging `exceeded`.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // One more byte means the limit is crossed; end-of-stream exactly at it is fine.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.exceeded.set(true);
+                    Err(io::Error::other("decompressed size limit reached"))
+                }
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn same_files_give_same_bytes_and_read_back() {
+        let mut files = BTreeMap::new();
+        files.insert("b/long/".repeat(30) + "x.json", b"{}".to_vec());
+        files.insert("a.txt".to_owned(), b"hello\n".to_vec());
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        write_tar_gz(&files, &mut one).unwrap();
+        write_tar_gz(&files, &mut two).unwrap();
+        assert_eq!(one, two);
+        assert_eq!(read_tar_gz(one.as_slice()).unwrap(), files);
+    }
+
+    #[test]
+    fn hostile_paths_are_named() {
+        for bad in ["/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b"] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+        assert!(check_path("records/1.json").is_ok());
+    }
+}
