@@ -44,12 +44,14 @@ pub enum ArchiveError {
         /// What is wrong with it.
         problem: String,
     },
-    /// The archive decompresses to more than [`MAX_TOTAL_BYTES`].
-    #[error("the archive decompresses to more than {MAX_TOTAL_BYTES} bytes (a decompression bomb or not a pack)")]
-    TooLarge,
-    /// The archive has more than [`MAX_MEMBERS`] members.
-    #[error("the archive has more than {MAX_MEMBERS} members")]
-    TooManyMembers,
+    /// The archive decompresses to more than the limit (bytes).
+    #[error(
+        "the archive decompresses to more than {0} bytes (a decompression bomb or not a pack)"
+    )]
+    TooLarge(u64),
+    /// The archive has more than the limit of members.
+    #[error("the archive has more than {0} members")]
+    TooManyMembers(usize),
     /// Writing failed.
     #[error("writing the archive: {0}")]
     Write(#[from] io::Error),
@@ -82,18 +84,47 @@ pub fn write_tar_gz(
     Ok(())
 }
 
+/// How much one archive may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest member, in bytes.
+    pub member_bytes: u64,
+    /// The most decompressed bytes read, headers included.
+    pub total_bytes: u64,
+    /// The most members.
+    pub members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            member_bytes: MAX_MEMBER_BYTES,
+            total_bytes: MAX_TOTAL_BYTES,
+            members: MAX_MEMBERS,
+        }
+    }
+}
+
 /// Reads a `.tar.gz` into memory (path → bytes), refusing hostile archives (see module docs).
 pub fn read_tar_gz(input: impl Read) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    read_tar_gz_within(input, Limits::default())
+}
+
+/// [`read_tar_gz`] with other [`Limits`].
+pub fn read_tar_gz_within(
+    input: impl Read,
+    limits: Limits,
+) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
     let exceeded = Rc::new(Cell::new(false));
     let limited = Limited {
         inner: GzDecoder::new(input),
-        left: MAX_TOTAL_BYTES,
+        left: limits.total_bytes,
         exceeded: exceeded.clone(),
     };
     let mut archive = Archive::new(limited);
     let unreadable = |e: io::Error, exceeded: &Cell<bool>| {
         if exceeded.get() {
-            ArchiveError::TooLarge
+            ArchiveError::TooLarge(limits.total_bytes)
         } else {
             ArchiveError::Unreadable(e.to_string())
         }
@@ -104,8 +135,8 @@ pub fn read_tar_gz(input: impl Read) -> Result<BTreeMap<String, Vec<u8>>, Archiv
     for entry in entries {
         let mut entry = entry.map_err(|e| unreadable(e, &exceeded))?;
         members += 1;
-        if members > MAX_MEMBERS {
-            return Err(ArchiveError::TooManyMembers);
+        if members > limits.members {
+            return Err(ArchiveError::TooManyMembers(limits.members));
         }
         let raw = entry.path_bytes().into_owned();
         let path = String::from_utf8(raw.clone())
@@ -137,11 +168,12 @@ pub fn read_tar_gz(input: impl Read) -> Result<BTreeMap<String, Vec<u8>>, Archiv
             .header()
             .size()
             .map_err(|e| unreadable(e, &exceeded))?;
-        if size > MAX_MEMBER_BYTES {
+        if size > limits.member_bytes {
             return Err(refuse(
                 &path,
                 &format!(
-                    "it is {size} bytes, more than the {MAX_MEMBER_BYTES} a pack member may be"
+                    "it is {size} bytes, more than the {} a pack member may be",
+                    limits.member_bytes
                 ),
             ));
         }
