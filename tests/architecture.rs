@@ -90,6 +90,15 @@ fn only_the_sqlite_store_touches_rusqlite() {
 }
 
 #[test]
+fn only_the_evidence_archive_touches_tar_and_gzip() {
+    assert_only(
+        |p| p == "evidence/archive.rs",
+        &["tar::", "flate2"],
+        "only evidence::archive may import the archive crates",
+    );
+}
+
+#[test]
 fn policy_does_no_io_after_load_and_checks_no_signatures() {
     assert_only(
         |p| !p.starts_with("policy/") || p == "policy/bundle.rs" || p == "policy/cases.rs",
@@ -158,6 +167,11 @@ fn lower_layers_do_not_know_the_adapters() {
         |p| !core(p),
         &["crate::engine"],
         "core modules must not import the engine",
+    );
+    assert_only(
+        |p| !(core(p) || p.starts_with("engine/")),
+        &["crate::evidence"],
+        "the engine and the core modules must not import evidence",
     );
 }
 

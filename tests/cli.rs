@@ -420,4 +420,12 @@ fn demo_runs_end_to_end_and_leaves_a_reusable_workspace() {
         0
     );
     ok(mg(&dir, &["audit", "verify"]));
+    // The demo ends with an evidence pack that verifies on its own.
+    assert!(
+        out.contains("5. evidence pack") && !out.contains("FAIL"),
+        "{out}"
+    );
+    let pack = dir.join("credit-risk-scorer-evidence.tar.gz");
+    let o = mg(&dir, &["evidence", "verify", pack.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
 }

@@ -468,6 +468,11 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
         ),
         Some(f) => say!("   TAMPERED at record {}: {}", f.index, f.problem),
     }
+    say!("\n5. evidence pack for credit-risk-scorer, built and verified offline");
+    let pack_path = dir.join("credit-risk-scorer-evidence.tar.gz");
+    let packed = super::evidence::build_and_verify(&ws, "credit-risk-scorer", &pack_path)?;
+    say!("{packed}");
+
     say!("\n{allows} allowed, {denies} denied. Re-run any check by hand, e.g.:");
     if let Some(first) = requests.get(1) {
         say!(
@@ -478,6 +483,11 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     }
     say!(
         "   cargo run --release -- --home {} audit tail -n 20",
+        dir.display()
+    );
+    say!(
+        "   cargo run --release -- evidence verify {} --vkey \"$(cargo run --release -- --home {} audit vkey)\"",
+        pack_path.display(),
         dir.display()
     );
     Ok(if intact { exit::OK } else { exit::TAMPERED })

@@ -135,6 +135,39 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Builds the pack for every decision about `model` into `out` and verifies it against the
+/// workspace's own engine key; returns a short account (the demo's last step).
+pub fn build_and_verify(ws: &Workspace, model: &str, out: &Path) -> Result<String, CliError> {
+    let pack = ws.evidence_pack(&Scope::new(model, None, None, None)?)?;
+    let bytes = pack.to_tar_gz()?;
+    write_atomically(out, &bytes)?;
+    let vkey = ws.note_verifier()?.to_vkey();
+    let outcome = verify_pack(&bytes, Some(&vkey));
+    let mut text = format!(
+        "   {}: {} records ({} decisions), {} files, {} bytes\n",
+        out.display(),
+        pack.records,
+        pack.decisions,
+        pack.files.len(),
+        bytes.len()
+    );
+    for c in &outcome.checks {
+        text.push_str(&format!(
+            "   {} {:<13} {}\n",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.check,
+            c.detail
+        ));
+    }
+    if !outcome.ok {
+        return Err(CliError {
+            code: exit::TAMPERED,
+            message: format!("{text}the demo's evidence pack did not verify"),
+        });
+    }
+    Ok(text.trim_end().to_owned())
+}
+
 fn verify(args: &VerifyArgs) -> CmdResult {
     let vkey = match (&args.vkey, &args.vkey_file) {
         (Some(v), _) => Some(v.clone()),
