@@ -23,6 +23,7 @@ pub mod contents;
 pub mod derive;
 pub mod doc;
 pub mod manifest;
+pub mod summary;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -29,19 +29,20 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+mod decisions;
+mod proofs;
+
+use decisions::{check_attestations, check_dependencies, check_replay, check_scope};
+use proofs::{check_consistency, check_inclusion};
+
 use super::archive::read_tar_gz;
-use super::contents::{parse_index, Contents, PackDecision};
-use super::derive::{derived_files, trust_after, Header};
+use super::contents::Contents;
+use super::derive::{derived_files, Header};
 use super::manifest::{check_signature, Manifest};
 use super::{paths, PACK_VERSION};
-use crate::attest::{verify_envelope, Envelope, NoteVerifier, PublicKey};
-use crate::clock::parse_rfc3339;
+use crate::attest::{NoteVerifier, PublicKey};
 use crate::digest::sha256_hex;
-use crate::engine::replay::reevaluate;
-use crate::ledger::{
-    open_checkpoint, parse_consistency_proof, verify_consistency, verify_inclusion,
-    verify_tlog_proof, Checkpoint, RecordKind, TlogProof,
-};
+use crate::ledger::{open_checkpoint, Checkpoint};
 
 /// The `schema` of the JSON verification report.
 pub const VERIFY_SCHEMA: &str = "https://modelgate.dev/evidence-verify/v1";
@@ -95,13 +96,13 @@ impl VerifyOutcome {
     }
 }
 
-struct Run {
+pub(super) struct Run {
     checks: Vec<Check>,
 }
 
 impl Run {
     /// Records `failures` under `check`, or one passing entry saying `passed`.
-    fn step(
+    pub(super) fn step(
         &mut self,
         check: &'static str,
         failures: Vec<String>,
@@ -124,7 +125,7 @@ impl Run {
         }
     }
 
-    fn fail(&mut self, check: &'static str, detail: String) {
+    pub(super) fn fail(&mut self, check: &'static str, detail: String) {
         self.checks.push(Check {
             check,
             ok: false,
@@ -137,7 +138,7 @@ impl Run {
 pub fn verify_pack(archive: &[u8], vkey: Option<&str>) -> VerifyOutcome {
     let mut run = Run { checks: Vec::new() };
     let mut out = VerifyOutcome {
-        schema: super::verify::VERIFY_SCHEMA,
+        schema: VERIFY_SCHEMA,
         ok: false,
         key_source: None,
         vkey: None,
@@ -424,301 +425,4 @@ fn read_checkpoint(
         )
     });
     ok.then(|| (cp, note.unwrap_or_default()))
-}
-
-fn check_inclusion(
-    files: &BTreeMap<String, Vec<u8>>,
-    c: &Contents,
-    note: &str,
-    verifier: &NoteVerifier,
-    run: &mut Run,
-) {
-    let mut failures = Vec::new();
-    for (index, r) in &c.records {
-        let path = paths::proof(*index);
-        let Some(text) = files
-            .get(&path)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-        else {
-            failures.push(format!("{path}: missing for {}", paths::record(*index)));
-            continue;
-        };
-        let result = TlogProof::parse(&text)
-            .map_err(|e| e.to_string())
-            .and_then(|p| {
-                if p.index != *index {
-                    return Err(format!("the proof is for index {}", p.index));
-                }
-                if p.checkpoint != note {
-                    return Err(
-                        "the proof is against a different checkpoint than `checkpoint`".into(),
-                    );
-                }
-                verify_tlog_proof(
-                    &text,
-                    &r.bytes,
-                    std::slice::from_ref(verifier),
-                    verifier.name(),
-                    |leaf, i, size, proof, root| {
-                        verify_inclusion(leaf, i, size, proof, root).is_ok()
-                    },
-                )
-                .map_err(|e| e.to_string())
-            });
-        if let Err(e) = result {
-            failures.push(format!("{path}: record {index}: {e}"));
-        }
-    }
-    for path in files.keys().filter(|p| p.starts_with("proofs/")) {
-        let index = path
-            .strip_prefix("proofs/")
-            .and_then(|n| n.strip_suffix(".tlog-proof"))
-            .and_then(parse_index);
-        if index.is_none_or(|i| !c.records.contains_key(&i)) {
-            failures.push(format!("{path}: no record in the pack for this proof"));
-        }
-    }
-    run.step("inclusion", failures, || {
-        format!(
-            "all {} records are included in the checkpointed tree (RFC 6962 inclusion proofs)",
-            c.records.len()
-        )
-    });
-}
-
-fn check_consistency(
-    files: &BTreeMap<String, Vec<u8>>,
-    cp: &Checkpoint,
-    verifier: &NoteVerifier,
-    run: &mut Run,
-) {
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for (path, bytes) in files
-        .range("consistency/".to_owned()..)
-        .take_while(|(p, _)| p.starts_with("consistency/"))
-    {
-        let sizes = path
-            .strip_prefix("consistency/")
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(o, n)| Some((parse_index(o)?, parse_index(n)?)));
-        let Some((old, new)) = sizes else {
-            failures.push(format!("{path}: consistency files are named <old>-<new>"));
-            continue;
-        };
-        let result = (|| {
-            if new != cp.size {
-                return Err(format!(
-                    "the proof ends at size {new}, the checkpoint has {}",
-                    cp.size
-                ));
-            }
-            let old_note = files
-                .get(&paths::old_checkpoint(old))
-                .ok_or(format!("{} is missing", paths::old_checkpoint(old)))?;
-            let old_cp = open_checkpoint(
-                &String::from_utf8_lossy(old_note),
-                std::slice::from_ref(verifier),
-                Some(verifier.name()),
-            )
-            .map_err(|e| format!("{}: {e}", paths::old_checkpoint(old)))?;
-            if old_cp.size != old {
-                return Err(format!(
-                    "{} is for size {}",
-                    paths::old_checkpoint(old),
-                    old_cp.size
-                ));
-            }
-            let proof = parse_consistency_proof(&String::from_utf8_lossy(bytes))
-                .map_err(|e| e.to_string())?;
-            verify_consistency(old, new, &old_cp.root, &cp.root, &proof).map_err(|e| {
-                format!("the tree of size {old} is not a prefix of the checkpoint's: {e}")
-            })
-        })();
-        match result {
-            Ok(()) => checked += 1,
-            Err(e) => failures.push(format!("{path}: {e}")),
-        }
-    }
-    for path in files.keys().filter(|p| p.starts_with("checkpoints/")) {
-        let old = path.strip_prefix("checkpoints/").and_then(parse_index);
-        if old.is_none_or(|o| !files.contains_key(&paths::consistency(o, cp.size))) {
-            failures.push(format!(
-                "{path}: no consistency proof from it to the checkpoint"
-            ));
-        }
-    }
-    run.step("consistency", failures, || {
-        format!("{checked} earlier checkpoint(s) verify and are consistent with the checkpoint")
-    });
-}
-
-fn check_scope(manifest: &Manifest, c: &Contents, run: &mut Run) {
-    let failures = c
-        .decisions
-        .iter()
-        .filter(|d| {
-            d.body.request.model != manifest.model
-                || !manifest.scope.covers(&d.body.request.version, &d.time)
-        })
-        .map(|d| {
-            format!(
-                "{}: a decision about {} {} at {}, outside the pack's scope",
-                paths::record(d.index),
-                d.body.request.model,
-                d.body.request.version,
-                d.time
-            )
-        })
-        .collect();
-    let failures = if c.decisions.is_empty() {
-        vec!["the pack holds no decision".to_owned()]
-    } else {
-        failures
-    };
-    run.step("scope", failures, || {
-        format!(
-            "all {} decisions are about `{}` within the pack's scope",
-            c.decisions.len(),
-            manifest.model
-        )
-    });
-}
-
-fn check_dependencies(c: &Contents, run: &mut Run) {
-    let mut failures = Vec::new();
-    for d in &c.decisions {
-        let at = paths::record(d.index);
-        let b = &d.body;
-        if !c.bundles.contains_key(&b.bundle_digest) {
-            failures.push(format!(
-                "{at}: its policy bundle `{}` is not in policies/",
-                b.bundle_digest
-            ));
-        }
-        let activated = c.of_kind(RecordKind::BundleActivation).any(|r| {
-            r.record.index < d.index
-                && r.record.body.get("bundle_digest").and_then(|v| v.as_str())
-                    == Some(b.bundle_digest.as_str())
-        });
-        if !activated {
-            failures.push(format!(
-                "{at}: no activation record of bundle `{}` precedes it",
-                b.bundle_digest
-            ));
-        }
-        if !c.inputs.contains_key(&b.input_digest) {
-            failures.push(format!(
-                "{at}: its policy input `{}` is not in inputs/",
-                b.input_digest
-            ));
-        }
-        let digests = b
-            .attestations
-            .iter()
-            .map(|a| &a.digest)
-            .chain(b.approvals.iter().map(|a| &a.attestation))
-            .chain(b.waivers.iter().map(|w| &w.attestation));
-        for digest in digests {
-            if !c.attestations.contains_key(digest) {
-                failures.push(format!(
-                    "{at}: attestation `{digest}` is not in attestations/"
-                ));
-            }
-        }
-        if let Some(f) = &b.freeze {
-            if c.records
-                .get(&f.record)
-                .is_none_or(|r| r.record.kind != RecordKind::Freeze)
-            {
-                failures.push(format!(
-                    "{at}: the freeze record {} it names is not in the pack",
-                    f.record
-                ));
-            }
-        }
-    }
-    run.step("dependencies", failures, || {
-        "every decision's bundle, activation, input, attestations and freeze are in the pack".into()
-    });
-}
-
-fn check_attestations(c: &Contents, run: &mut Run) {
-    let mut failures = Vec::new();
-    let mut counted = 0usize;
-    for d in &c.decisions {
-        if let Err(e) = check_decision_attestations(c, d, &mut counted) {
-            failures.push(format!("{}: {e}", paths::record(d.index)));
-        }
-    }
-    run.step("attestations", failures, || format!("{counted} counted attestation(s) verify under the pack's trust history at their decision's time"));
-}
-
-fn check_decision_attestations(
-    c: &Contents,
-    d: &PackDecision,
-    counted: &mut usize,
-) -> Result<(), String> {
-    let trust = trust_after(c, d.index)?;
-    let at = parse_rfc3339(&d.time).map_err(|e| format!("record time: {e}"))?;
-    let mut signers = BTreeMap::new();
-    for a in d.body.attestations.iter().filter(|a| a.counted) {
-        let bytes = c
-            .attestations
-            .get(&a.digest)
-            .ok_or(format!("attestation `{}` is missing", a.digest))?;
-        let env =
-            Envelope::from_json(bytes).map_err(|e| format!("attestation `{}`: {e}", a.digest))?;
-        let verified = verify_envelope(&env, &trust, at, &[]).map_err(|e| {
-            format!(
-                "attestation `{}` was counted but does not verify: {e}",
-                a.digest
-            )
-        })?;
-        signers.insert(a.digest.clone(), verified.signers);
-        *counted += 1;
-    }
-    for a in &d.body.approvals {
-        let ok = signers.get(&a.attestation).is_some_and(|ss| {
-            ss.iter()
-                .any(|s| s.principal == a.approver && s.roles.iter().any(|r| r.as_str() == a.role))
-        });
-        if !ok {
-            return Err(format!(
-                "the {} approval by {} is not signed by a key of that principal holding that role",
-                a.role, a.approver
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_replay(c: &Contents, run: &mut Run) {
-    let mut failures = Vec::new();
-    for d in &c.decisions {
-        let (Some(bundle), Some(input)) = (
-            c.bundles.get(&d.body.bundle_digest),
-            c.inputs.get(&d.body.input_digest),
-        ) else {
-            continue; // reported under `dependencies`
-        };
-        match reevaluate(&d.body, bundle, input) {
-            Ok((_, differences)) if differences.is_empty() => {}
-            Ok((_, differences)) => failures.push(format!(
-                "{}: {}",
-                paths::record(d.index),
-                differences.join("; ")
-            )),
-            Err(e) => failures.push(format!(
-                "{}: does not re-evaluate: {e}",
-                paths::record(d.index)
-            )),
-        }
-    }
-    run.step("replay", failures, || {
-        format!(
-            "all {} decisions re-evaluate to the recorded outcome and reasons",
-            c.decisions.len()
-        )
-    });
 }
