@@ -478,6 +478,35 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// The environments the config marks as production.
+    pub fn production_environments(&self) -> std::collections::BTreeSet<String> {
+        self.config
+            .environments
+            .iter()
+            .filter(|(_, e)| e.production)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The inventory report as of `options.as_of` (see [`crate::inventory::report`]); calls
+    /// `progress(records read, ledger size)` while folding.
+    pub fn inventory_report(
+        &self,
+        options: &crate::inventory::ReportOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<crate::inventory::Report, crate::inventory::InventoryError> {
+        use crate::inventory::{build_report, load, InventoryError};
+        let store = self
+            .store()
+            .map_err(|e| InventoryError::Invalid(e.to_string()))?;
+        let as_of = crate::clock::rfc3339(options.as_of);
+        let inventory = load(&store, Some(&as_of), progress)?;
+        let trust = crate::engine::load_trust(&store)?;
+        Ok(build_report(&inventory, &trust, options))
+    }
+}
+
 /// The digest named by the latest `bundle_activation` record, if any.
 fn last_activated(store: &dyn Store) -> Result<Option<String>, WorkspaceError> {
     let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.pop() else {

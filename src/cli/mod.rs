@@ -1,7 +1,7 @@
 //! The command-line adapter: argument parsing, output formatting and exit codes.
 //!
 //! [`Cli`] is the clap definition; [`run`] dispatches to one function per command family
-//! ([`keys`], [`sign`], [`check`] with its CI formats in [`report`], [`audit`], [`evidence`], [`policy`],
+//! ([`keys`], [`sign`], [`check`] with its CI formats in [`report`], [`audit`], [`evidence`], [`inventory`], [`policy`],
 //! [`lifecycle`], [`demo`]) and maps the outcome to an exit code ([`exit`]). Commands hold no
 //! business rules: they read files, call the engine, workspace,
 //! attest or ledger APIs, and print.
@@ -31,6 +31,7 @@ pub mod audit;
 pub mod check;
 pub mod demo;
 pub mod evidence;
+pub mod inventory;
 pub mod keys;
 pub mod lifecycle;
 pub mod policy;
@@ -190,6 +191,12 @@ pub enum Command {
         #[command(subcommand)]
         command: evidence::EvidenceCommand,
     },
+    /// The model inventory: deployments, retirements, the completeness report, what expires.
+    Inventory {
+        /// The inventory command.
+        #[command(subcommand)]
+        command: inventory::InventoryCommand,
+    },
     /// Freeze an environment: promotions are denied except rollbacks to previously allowed
     /// versions, until `unfreeze` or `--until`.
     Freeze(lifecycle::FreezeArgs),
@@ -248,6 +255,7 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
         Command::Check(args) => check::check(&cli.home, &args, clock),
         Command::Audit { command } => audit::audit(&cli.home, command),
         Command::Evidence { command } => evidence::evidence(&cli.home, &command),
+        Command::Inventory { command } => inventory::inventory(&cli.home, &command, clock),
         Command::Freeze(args) => lifecycle::freeze(&cli.home, &args, clock),
         Command::Unfreeze(args) => lifecycle::unfreeze(&cli.home, &args, clock),
         Command::Explain(args) => lifecycle::explain(&cli.home, &args),

@@ -21,7 +21,6 @@ pub mod archive;
 pub mod build;
 pub mod contents;
 pub mod derive;
-pub mod doc;
 pub mod manifest;
 pub mod summary;
 pub mod verify;

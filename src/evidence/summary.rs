@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::contents::Contents;
 use super::derive::Header;
-use super::doc::{Doc, Section};
+use crate::doc::{Doc, Section};
 use crate::ledger::RecordKind;
 use crate::policy::{Outcome, Reason};
 

@@ -1,5 +1,7 @@
 //! A small document model rendered to Markdown and to a self-contained HTML page, so that the
-//! two summaries of a pack say the same thing by construction.
+//! two renderings of a summary or report say the same thing by construction ([`Doc`],
+//! [`Section`], [`Block`]). HTML may carry extra raw fragments (inline SVG charts) that the
+//! caller builds from escaped text.
 
 use std::fmt::Write as _;
 
@@ -28,6 +30,14 @@ pub enum Block {
     Para(String),
     /// A bulleted list of plain-text items.
     List(Vec<String>),
+    /// A chart: an inline SVG fragment (built by the caller, every text in it escaped with
+    /// [`esc`]) and its caption, which Markdown shows instead of the picture.
+    Figure {
+        /// What the chart shows, in words.
+        caption: String,
+        /// The `<svg>…</svg>` markup.
+        svg: String,
+    },
     /// A table: header cells and rows of plain-text cells.
     Table {
         /// Column headings.
@@ -62,6 +72,15 @@ impl Section {
         self
     }
 
+    /// Adds a chart (see [`Block::Figure`]).
+    pub fn figure(mut self, caption: impl Into<String>, svg: String) -> Section {
+        self.blocks.push(Block::Figure {
+            caption: caption.into(),
+            svg,
+        });
+        self
+    }
+
     /// Adds a table, or `empty` as a paragraph when there are no rows.
     pub fn table(mut self, head: &[&str], rows: Vec<Vec<String>>, empty: &str) -> Section {
         self.blocks.push(if rows.is_empty() {
@@ -92,6 +111,9 @@ impl Doc {
                         for i in items {
                             let _ = writeln!(out, "- {}", i.replace('\n', " "));
                         }
+                    }
+                    Block::Figure { caption, .. } => {
+                        let _ = writeln!(out, "*Chart: {caption}* (in the HTML version)");
                     }
                     Block::Table { head, rows } => {
                         let cell = |c: &String| c.replace('|', "\\|").replace('\n', " ");
@@ -135,6 +157,13 @@ impl Doc {
                 match b {
                     Block::Para(t) => {
                         let _ = writeln!(out, "<p>{}</p>", esc(t));
+                    }
+                    Block::Figure { caption, svg } => {
+                        let _ = writeln!(
+                            out,
+                            "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>",
+                            esc(caption)
+                        );
                     }
                     Block::List(items) => {
                         out.push_str("<ul>\n");

@@ -1,0 +1,228 @@
+//! `modelgate inventory …`: report deployments, retire models, the completeness report and what
+//! expires (see `docs/inventory.md`).
+//!
+//! A long fold shows its progress on stderr when stderr is a terminal and stays quiet otherwise.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{exit, write_output, CliError, CmdResult, Format};
+use crate::clock::{parse_rfc3339, rfc3339, Clock};
+use crate::inventory::record::{observe, retire, ReportedDeployment};
+use crate::inventory::{render, InventoryError, Report, ReportOptions};
+use crate::workspace::Workspace;
+
+/// `modelgate inventory …`
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Record that a model version runs in an environment (for pipelines without the webhook).
+    /// A version without registered metadata is recorded all the same: it is a shadow deployment.
+    Observe {
+        /// The model.
+        #[arg(long)]
+        model: String,
+        /// The version.
+        #[arg(long)]
+        version: String,
+        /// The environment.
+        #[arg(long)]
+        environment: String,
+        /// Who reports it.
+        #[arg(long, default_value = "cli")]
+        source: String,
+    },
+    /// Retire a model (or one version): it leaves the population, its history stays.
+    Retire {
+        /// The model.
+        #[arg(long)]
+        model: String,
+        /// Only this version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// The completeness report: population, KPIs per tier with numerator and denominator,
+    /// findings, what expires.
+    Report(ReportArgs),
+    /// What expires within N days: approvals, waivers, validations, keys.
+    Expiring {
+        /// The horizon, days.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+/// Report output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// The JSON contract.
+    Json,
+    /// Markdown.
+    Md,
+    /// One self-contained HTML page with charts.
+    Html,
+    /// CSV: one row per KPI and tier.
+    Csv,
+}
+
+/// `modelgate inventory report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ReportFormat,
+    /// The report's time (RFC 3339; default now): later records are not counted.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Delivery KPI window, days.
+    #[arg(long, default_value_t = 28)]
+    pub window_days: u64,
+    /// A rollback within this many days makes a promotion a failed change.
+    #[arg(long, default_value_t = 7)]
+    pub failure_days: u64,
+    /// List what expires within this many days.
+    #[arg(long, default_value_t = 30)]
+    pub expiring_days: u64,
+}
+
+impl From<InventoryError> for CliError {
+    fn from(e: InventoryError) -> Self {
+        let code = match e {
+            InventoryError::Invalid(_) => exit::INVALID,
+            InventoryError::Fold(_) => exit::TAMPERED,
+            _ => exit::INTERNAL,
+        };
+        CliError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Runs an inventory command.
+pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>) -> CmdResult {
+    let ws = Workspace::open(home)?;
+    match command {
+        InventoryCommand::Observe {
+            model,
+            version,
+            environment,
+            source,
+        } => {
+            let mut store = ws.store()?;
+            let deployment = ReportedDeployment {
+                source: source.clone(),
+                model: model.clone(),
+                version: version.clone(),
+                environment: environment.clone(),
+            };
+            let sealed = observe(&mut store, &deployment, clock.now())?;
+            say!("recorded: {model} {version} runs in {environment} (reported by {source}), ledger #{}", sealed.index);
+            Ok(exit::OK)
+        }
+        InventoryCommand::Retire {
+            model,
+            version,
+            reason,
+        } => {
+            let mut store = ws.store()?;
+            let sealed = retire(&mut store, model, version.as_deref(), reason, clock.now())?;
+            say!(
+                "retired: {model}{}, ledger #{}",
+                version
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                sealed.index
+            );
+            Ok(exit::OK)
+        }
+        InventoryCommand::Report(args) => report(&ws, args, clock.as_ref()),
+        InventoryCommand::Expiring { days, format } => {
+            let mut options = ReportOptions::new(clock.now(), ws.production_environments());
+            options.expiring_days = *days;
+            let r = run_report(&ws, &options)?;
+            match format {
+                Format::Json => say!(
+                    "{}",
+                    serde_json::to_string_pretty(&r.expiring).map_err(CliError::internal)?
+                ),
+                Format::Text => {
+                    if r.expiring.is_empty() {
+                        say!("nothing expires within {days} days of {}", r.as_of);
+                    }
+                    for e in &r.expiring {
+                        let who = match (&e.model, &e.version) {
+                            (Some(m), Some(v)) => format!("{m} {v}"),
+                            _ => "trust store".to_owned(),
+                        };
+                        say!("{}  {:<32} {}", e.expires_at, who, e.what);
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn run_report(ws: &Workspace, options: &ReportOptions) -> Result<Report, CliError> {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = 0u64;
+    let mut progress = |done: u64, total: u64| {
+        if tty && total > 0 && (done == total || done - last > total / 100) {
+            last = done;
+            eprint!(
+                "\rreading the ledger: {done}/{total} records ({}%)",
+                done * 100 / total
+            );
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    Ok(ws.inventory_report(options, &mut progress)?)
+}
+
+fn report(ws: &Workspace, args: &ReportArgs, clock: &dyn Clock) -> CmdResult {
+    let as_of = match &args.as_of {
+        Some(t) => parse_rfc3339(t)
+            .map_err(|e| CliError::invalid(format!("`--as-of` is not RFC 3339: {e}")))?,
+        None => clock.now(),
+    };
+    let mut options = ReportOptions::new(as_of, ws.production_environments());
+    options.window_days = args.window_days;
+    options.failure_days = args.failure_days;
+    options.expiring_days = args.expiring_days;
+    if options.window_days == 0 {
+        return Err(CliError::invalid("`--window-days` must be at least 1"));
+    }
+    let r = run_report(ws, &options)?;
+    let text = match args.format {
+        ReportFormat::Json => serde_json::to_string_pretty(&r).map_err(CliError::internal)?,
+        ReportFormat::Md => render::markdown(&r),
+        ReportFormat::Html => render::html(&r),
+        ReportFormat::Csv => render::csv(&r),
+    };
+    write_output(args.out.as_deref(), text.trim_end())?;
+    if args.out.is_some() {
+        say!(
+            "inventory report as of {}: population {}, {} findings, {} expiring",
+            rfc3339(as_of),
+            r.population,
+            r.findings.len(),
+            r.expiring.len()
+        );
+    }
+    Ok(exit::OK)
+}

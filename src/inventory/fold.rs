@@ -1,0 +1,369 @@
+//! The inventory as a fold over the ledger: every model version the engine decided about, every
+//! deployment it was told about, every retirement, in record order.
+//!
+//! [`Inventory::apply`] takes one record's bytes; records of kinds the inventory does not use
+//! are skipped after reading only their kind. Bodies are read into lean typed views (serde
+//! skips the fields the inventory does not need), so a fold over a large ledger parses each
+//! record once and keeps only what the report uses. The facts the KPIs need per version come
+//! from the policy input of its latest decision (`Facts`), fetched by the caller through
+//! [`Inventory::inputs_wanted`] once the fold is done.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::ledger::RecordKind;
+
+/// One decision, as the inventory keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionEvent {
+    /// Ledger index.
+    pub index: u64,
+    /// Record time (RFC 3339 UTC).
+    pub time: String,
+    /// Target environment.
+    pub environment: String,
+    /// Allow (`true`) or deny.
+    pub allowed: bool,
+    /// A rollback request.
+    pub rollback: bool,
+    /// A dry run (judged, not deployed).
+    pub dry_run: bool,
+    /// The approvals that counted: (role, approver, expires).
+    pub approvals: Vec<(String, String, String)>,
+    /// Waivers applied: (ticket, expires).
+    pub waivers: Vec<(String, String)>,
+    /// The determining policy ids of a deny.
+    pub denied_by: Vec<String>,
+    /// Digest of the policy input.
+    pub input_digest: String,
+    /// Digest of the counted model-metadata envelope, if any.
+    pub metadata_digest: Option<String>,
+}
+
+/// A deployment the engine was told about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// Ledger index of the record that reported it.
+    pub index: u64,
+    /// Record time.
+    pub time: String,
+    /// Who reported it (`admission`, `mlflow`, `cli`, …).
+    pub source: String,
+}
+
+/// One model version in the inventory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VersionEntry {
+    /// The verified risk tier of its latest decision that had one.
+    pub tier: Option<i64>,
+    /// Its decisions, in ledger order.
+    pub decisions: Vec<DecisionEvent>,
+    /// Deployments reported per environment (the latest report wins).
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Set when the version was retired: (index, time, reason).
+    pub retired: Option<(u64, String, String)>,
+    /// Facts from the policy input of its latest decision (filled after the fold).
+    pub facts: Option<super::Facts>,
+    /// `model.created_at` of its counted metadata, if known (filled after the fold).
+    pub created_at: Option<String>,
+}
+
+impl VersionEntry {
+    /// Its latest decision, if any.
+    pub fn latest(&self) -> Option<&DecisionEvent> {
+        self.decisions.last()
+    }
+
+    /// Its latest deploying allow (not a dry run) to `environment`.
+    pub fn last_allow(&self, environment: &str) -> Option<&DecisionEvent> {
+        self.decisions
+            .iter()
+            .rev()
+            .find(|d| d.allowed && !d.dry_run && d.environment == environment)
+    }
+}
+
+/// One model: its versions and whether it was retired as a whole.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelEntry {
+    /// Versions by name.
+    pub versions: BTreeMap<String, VersionEntry>,
+    /// Set when the whole model was retired: (index, time, reason).
+    pub retired: Option<(u64, String, String)>,
+}
+
+/// Everything the ledger says about models, up to some record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    /// Models by name.
+    pub models: BTreeMap<String, ModelEntry>,
+    /// Records folded.
+    pub records: u64,
+    /// Time of the newest record folded.
+    pub newest: Option<String>,
+    /// Records after this time (RFC 3339 UTC) are skipped.
+    pub as_of: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    kind: RecordKind,
+    index: u64,
+    #[serde(borrow)]
+    time: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct DecisionView {
+    body: DecisionBodyView,
+}
+
+#[derive(Deserialize)]
+struct DecisionBodyView {
+    decision: String,
+    request: RequestView,
+    tier: Option<i64>,
+    #[serde(default)]
+    reasons: Vec<ReasonView>,
+    #[serde(default)]
+    approvals: Vec<ApprovalView>,
+    #[serde(default)]
+    waivers: Vec<WaiverView>,
+    #[serde(default)]
+    attestations: Vec<AttestationView>,
+    input_digest: String,
+}
+
+#[derive(Deserialize)]
+struct RequestView {
+    model: String,
+    version: String,
+    environment: String,
+    #[serde(default)]
+    rollback: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Deserialize)]
+struct ReasonView {
+    policy_id: String,
+}
+
+#[derive(Deserialize)]
+struct ApprovalView {
+    role: String,
+    approver: String,
+    expires: String,
+}
+
+#[derive(Deserialize)]
+struct WaiverView {
+    ticket: String,
+    expires: String,
+}
+
+#[derive(Deserialize)]
+struct AttestationView {
+    digest: String,
+    predicate_type: String,
+    counted: bool,
+}
+
+#[derive(Deserialize)]
+struct ObservationView {
+    body: ObservationBodyView,
+}
+
+#[derive(Deserialize)]
+struct ObservationBodyView {
+    source: String,
+    model: String,
+    version: String,
+    environment: String,
+}
+
+#[derive(Deserialize)]
+struct RetireView {
+    body: RetireBody,
+}
+
+/// The body of a `retire` record.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetireBody {
+    /// The model.
+    pub model: String,
+    /// Only this version; the whole model when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// Why a record could not be folded.
+#[derive(Debug, thiserror::Error)]
+#[error("record {index}: {problem}")]
+pub struct FoldError {
+    /// The record's index (or the position it was read at).
+    pub index: u64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl Inventory {
+    /// An empty inventory that folds records up to `as_of` (all records when `None`).
+    pub fn new(as_of: Option<String>) -> Inventory {
+        Inventory {
+            as_of,
+            ..Inventory::default()
+        }
+    }
+
+    /// Folds one record (its canonical bytes), read at position `at`; a record after `as_of`
+    /// is skipped.
+    pub fn apply(&mut self, at: u64, bytes: &[u8]) -> Result<(), FoldError> {
+        let bad = |problem: String| FoldError { index: at, problem };
+        let head: Head<'_> =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not a ledger record: {e}")))?;
+        if self
+            .as_of
+            .as_deref()
+            .is_some_and(|a| head.time.as_ref() > a)
+        {
+            return Ok(());
+        }
+        self.records += 1;
+        if self
+            .newest
+            .as_deref()
+            .is_none_or(|n| head.time.as_ref() > n)
+        {
+            self.newest = Some(head.time.to_string());
+        }
+        let time = head.time.to_string();
+        match head.kind {
+            RecordKind::Decision => {
+                let d: DecisionView = serde_json::from_slice(bytes)
+                    .map_err(|e| bad(format!("not a v1 decision: {e}")))?;
+                let b = d.body;
+                let metadata_digest = b
+                    .attestations
+                    .iter()
+                    .find(|a| {
+                        a.counted && a.predicate_type == crate::attest::PREDICATE_MODEL_METADATA
+                    })
+                    .map(|a| a.digest.clone());
+                let event = DecisionEvent {
+                    index: head.index,
+                    time,
+                    environment: b.request.environment,
+                    allowed: b.decision == "allow",
+                    rollback: b.request.rollback,
+                    dry_run: b.request.dry_run,
+                    approvals: b
+                        .approvals
+                        .into_iter()
+                        .map(|a| (a.role, a.approver, a.expires))
+                        .collect(),
+                    waivers: b
+                        .waivers
+                        .into_iter()
+                        .map(|w| (w.ticket, w.expires))
+                        .collect(),
+                    denied_by: if b.decision == "allow" {
+                        Vec::new()
+                    } else {
+                        b.reasons.into_iter().map(|r| r.policy_id).collect()
+                    },
+                    input_digest: b.input_digest,
+                    metadata_digest,
+                };
+                let v = self.version_mut(&b.request.model, &b.request.version);
+                if b.tier.is_some() {
+                    v.tier = b.tier;
+                }
+                v.decisions.push(event);
+            }
+            RecordKind::Observation => {
+                let o: ObservationView = serde_json::from_slice(bytes)
+                    .map_err(|e| bad(format!("not an observation: {e}")))?;
+                let o = o.body;
+                let v = self.version_mut(&o.model, &o.version);
+                v.deployments.insert(
+                    o.environment,
+                    Deployment {
+                        index: head.index,
+                        time,
+                        source: o.source,
+                    },
+                );
+            }
+            RecordKind::Retire => {
+                let r: RetireView = serde_json::from_slice(bytes)
+                    .map_err(|e| bad(format!("not a retire record: {e}")))?;
+                let r = r.body;
+                let mark = Some((head.index, time, r.reason));
+                match r.version {
+                    Some(version) => self.version_mut(&r.model, &version).retired = mark,
+                    None => self.models.entry(r.model).or_default().retired = mark,
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn version_mut(&mut self, model: &str, version: &str) -> &mut VersionEntry {
+        self.models
+            .entry(model.to_owned())
+            .or_default()
+            .versions
+            .entry(version.to_owned())
+            .or_default()
+    }
+
+    /// For each version with a decision: (model, version, input digest of its latest decision,
+    /// digest of its counted metadata, if any) — what [`Inventory::set_facts`] needs.
+    pub fn inputs_wanted(&self) -> Vec<(String, String, String, Option<String>)> {
+        let mut out = Vec::new();
+        for (model, m) in &self.models {
+            for (version, v) in &m.versions {
+                if let Some(d) = v
+                    .decisions
+                    .iter()
+                    .rev()
+                    .find(|d| d.metadata_digest.is_some())
+                    .or(v.latest())
+                {
+                    out.push((
+                        model.clone(),
+                        version.clone(),
+                        d.input_digest.clone(),
+                        d.metadata_digest.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Sets the facts (and metadata creation time) of `model` `version`.
+    pub fn set_facts(
+        &mut self,
+        model: &str,
+        version: &str,
+        facts: super::Facts,
+        created_at: Option<String>,
+    ) {
+        if let Some(v) = self
+            .models
+            .get_mut(model)
+            .and_then(|m| m.versions.get_mut(version))
+        {
+            v.facts = Some(facts);
+            v.created_at = created_at;
+        }
+    }
+}

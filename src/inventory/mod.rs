@@ -1,0 +1,233 @@
+//! The model inventory and its completeness report (DESIGN §8, `docs/inventory.md`).
+//!
+//! - [`fold`]: the inventory as a fold over the ledger — every model version decided about,
+//!   every deployment reported (admission, registry sync, `inventory observe`), retirements.
+//! - [`Facts`]: what the KPIs need about one version, derived from the policy input of its
+//!   latest decision, each criterion with the JSON pointers of what is missing.
+//! - [`report`]: the population, KPIs with numerator and denominator (overall and per tier),
+//!   findings and what expires, as the versioned JSON contract.
+//! - [`record`]: the ledger records the inventory writes (`observation`, `retire`).
+//!
+//! [`load`] reads a store into an [`Inventory`] (streaming the records in chunks, then one
+//! policy input per version). Nothing here reads the wall clock: the report is as of a time the
+//! caller gives.
+
+pub mod fold;
+pub mod record;
+pub mod render;
+pub mod report;
+
+use serde::Serialize;
+
+pub use fold::{Inventory, ModelEntry, VersionEntry};
+pub use report::{build_report, Report, ReportOptions};
+
+use crate::attest::{Envelope, Statement};
+use crate::ledger::{LedgerError, Store};
+use crate::policy::input::PolicyInput;
+
+/// Why the inventory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// Reading the ledger failed.
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    /// A record or blob does not read as what the ledger says it is.
+    #[error("{0}")]
+    Fold(#[from] fold::FoldError),
+    /// Bad input (a model name, a time).
+    #[error("{0}")]
+    Invalid(String),
+    /// The engine refused a record.
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+/// One completeness criterion's result: whether it holds and the JSON pointers (into the policy
+/// input, `docs/policies.md`) of what is missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Criterion {
+    /// Whether every required item is present.
+    pub complete: bool,
+    /// What is missing.
+    pub missing: Vec<&'static str>,
+}
+
+impl Criterion {
+    fn of(items: &[(&'static str, bool)]) -> Criterion {
+        let missing: Vec<&'static str> = items
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(p, _)| *p)
+            .collect();
+        Criterion {
+            complete: missing.is_empty(),
+            missing,
+        }
+    }
+}
+
+/// What the KPIs need about one model version (GOVERNANCE completeness rules and KPI
+/// definitions, tier-dependent), from the policy input of its latest decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facts {
+    /// Signed metadata verified for this version.
+    pub registered: bool,
+    /// Owners as the metadata names them.
+    pub owner: String,
+    /// The developer.
+    pub developer: String,
+    /// The validator.
+    pub validator: String,
+    /// The business owner.
+    pub business_owner: String,
+    /// Registered, owned, identity and lineage as the tier requires.
+    pub inventory: Criterion,
+    /// Model card and the documentation sections the tier requires.
+    pub documentation: Criterion,
+    /// Drift monitoring configured (required for tiers 0 and 1).
+    pub drift: Criterion,
+    /// Clean commit, dataset digests, environment digest, reproducibility attested.
+    pub reproducibility: Criterion,
+    /// Days from the decision until validation is due again (`-1` when unknown).
+    pub validation_next_due_days: i64,
+}
+
+impl Facts {
+    /// The facts of a version of `tier` whose latest decision evaluated `input`.
+    pub fn from_input(input: &PolicyInput, tier: i64) -> Facts {
+        let m = &input.model;
+        let named = |s: &str| !s.trim().is_empty();
+        let mut inventory = vec![
+            ("/model/metadata_verified", m.metadata_verified),
+            ("/model/identity_matches", m.identity_matches),
+            ("/model/has_registry_ref", m.has_registry_ref),
+            ("/model/owner", named(&m.owner)),
+            ("/model/code_commit_clean", m.code_commit_clean),
+            ("/model/training_datasets", m.training_datasets >= 1),
+        ];
+        if tier <= 1 {
+            inventory.push(("/model/developer", named(&m.developer)));
+            inventory.push(("/model/validator", named(&m.validator)));
+            inventory.push((
+                "/model/all_datasets_have_digest",
+                m.all_datasets_have_digest,
+            ));
+        }
+        if tier == 0 {
+            inventory.push(("/model/business_owner", named(&m.business_owner)));
+        }
+        let mut documentation = vec![
+            ("/model/has_model_card", m.has_model_card),
+            ("/model/has_purpose", m.has_purpose),
+        ];
+        if tier <= 1 {
+            documentation.push(("/model/has_out_of_scope_uses", m.has_out_of_scope_uses));
+            documentation.push(("/model/has_limitations", m.has_limitations));
+        }
+        if tier == 0 {
+            documentation.push(("/model/has_technical_docs", m.has_technical_docs));
+            documentation.push((
+                "/model/has_evaluation_report_digest",
+                m.has_evaluation_report_digest,
+            ));
+            documentation.push(("/model/has_explainability", m.has_explainability));
+            documentation.push(("/model/has_risk_assessment", m.has_risk_assessment));
+            documentation.push(("/model/has_impact_assessment", m.has_impact_assessment));
+        }
+        let mut drift = vec![("/model/has_drift_monitoring", m.has_drift_monitoring)];
+        if tier == 0 {
+            drift.push((
+                "/model/has_performance_threshold",
+                m.has_performance_threshold,
+            ));
+        }
+        Facts {
+            registered: m.metadata_verified,
+            owner: m.owner.clone(),
+            developer: m.developer.clone(),
+            validator: m.validator.clone(),
+            business_owner: m.business_owner.clone(),
+            inventory: Criterion::of(&inventory),
+            documentation: Criterion::of(&documentation),
+            drift: Criterion::of(&drift),
+            reproducibility: Criterion::of(&[
+                ("/model/code_commit_clean", m.code_commit_clean),
+                (
+                    "/model/all_datasets_have_digest",
+                    m.all_datasets_have_digest,
+                ),
+                ("/model/has_environment_digest", m.has_environment_digest),
+                (
+                    "/model/reproducibility_attested",
+                    m.reproducibility_attested,
+                ),
+            ]),
+            validation_next_due_days: m.validation_next_due_days,
+        }
+    }
+}
+
+/// Records read from the store per call while folding.
+const CHUNK: u64 = 4096;
+
+/// Folds the ledger of `store` up to `as_of` (every record when `None`) and fills in each
+/// version's facts from the policy input of its latest decision. `progress(done, total)` is
+/// called after each chunk of records.
+pub fn load(
+    store: &dyn Store,
+    as_of: Option<&str>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Inventory, InventoryError> {
+    let size = store.size()?;
+    let mut inv = Inventory::new(as_of.map(str::to_owned));
+    let mut from = 0;
+    while from < size {
+        let chunk = store.records(from, CHUNK.min(size - from))?;
+        if chunk.is_empty() {
+            break;
+        }
+        for r in &chunk {
+            inv.apply(r.index, &r.bytes)?;
+        }
+        from = chunk.last().map_or(size, |r| r.index + 1);
+        progress(from, size);
+    }
+    for (model, version, input_digest, metadata_digest) in inv.inputs_wanted() {
+        let Some(bytes) = store.attestation(&input_digest)? else {
+            continue;
+        };
+        let Ok(input) = serde_json::from_slice::<PolicyInput>(&bytes) else {
+            continue;
+        };
+        let tier = inv
+            .models
+            .get(&model)
+            .and_then(|m| m.versions.get(&version))
+            .and_then(|v| v.tier)
+            .unwrap_or(0);
+        let created_at = match metadata_digest {
+            Some(d) => store.attestation(&d)?.and_then(|b| created_at(&b)),
+            None => None,
+        };
+        inv.set_facts(
+            &model,
+            &version,
+            Facts::from_input(&input, tier),
+            created_at,
+        );
+    }
+    Ok(inv)
+}
+
+/// `model.created_at` of a model-metadata envelope, if it has one.
+fn created_at(envelope: &[u8]) -> Option<String> {
+    let env = Envelope::from_json(envelope).ok()?;
+    let statement = Statement::from_payload(&env.payload).ok()?;
+    statement
+        .predicate
+        .pointer("/model/created_at")
+        .and_then(|v| v.as_str())
+        .and_then(|t| crate::clock::parse_rfc3339(t).ok())
+        .map(crate::clock::rfc3339)
+}
