@@ -473,6 +473,9 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     let packed = super::evidence::build_and_verify(&ws, "credit-risk-scorer", &pack_path)?;
     say!("{packed}");
 
+    say!("\n6. inventory report (a shadow deployment reported by a nightly job, what expires in 90 days)");
+    say!("{}", super::inventory::demo_report(&ws, clock.as_ref())?);
+
     say!("\n{allows} allowed, {denies} denied. Re-run any check by hand, e.g.:");
     if let Some(first) = requests.get(1) {
         say!(
@@ -483,6 +486,10 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     }
     say!(
         "   cargo run --release -- --home {} audit tail -n 20",
+        dir.display()
+    );
+    say!(
+        "   cargo run --release -- --home {} inventory report --format html --out report.html",
         dir.display()
     );
     say!(

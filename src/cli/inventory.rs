@@ -226,3 +226,70 @@ fn report(ws: &Workspace, args: &ReportArgs, clock: &dyn Clock) -> CmdResult {
     }
     Ok(exit::OK)
 }
+
+/// The demo's last step: reports a deployment nobody registered, then prints each KPI with its
+/// numerator and denominator, the findings about the shadow entry and what expires in 90 days.
+pub fn demo_report(ws: &Workspace, clock: &dyn Clock) -> Result<String, CliError> {
+    let mut store = ws.store()?;
+    let shadow = ReportedDeployment {
+        source: "nightly-job".into(),
+        model: "recsys-legacy".into(),
+        version: "0.3.1".into(),
+        environment: "production".into(),
+    };
+    observe(&mut store, &shadow, clock.now())?;
+    let mut options = ReportOptions::new(clock.now(), ws.production_environments());
+    options.expiring_days = 90;
+    let r = ws.inventory_report(&options, &mut |_, _| {})?;
+    let mut out = format!(
+        "   population {} (production versions now), as of {}\n",
+        r.population, r.as_of
+    );
+    let k = &r.kpis;
+    for (name, x) in [
+        ("inventory completeness", &k.inventory_completeness),
+        ("documentation completeness", &k.documentation_completeness),
+        ("drift coverage (tiers 0-1)", &k.drift_coverage),
+        ("reproducible training", &k.reproducible_training_rate),
+        ("approval currency", &k.approval_currency),
+    ] {
+        out.push_str(&format!(
+            "   {name:<28} {}/{}\n",
+            x.numerator, x.denominator
+        ));
+    }
+    let l = &k.lead_time_to_production_hours;
+    out.push_str(&format!(
+        "   {:<28} median {} h, p90 {} h over {} promotion(s)\n",
+        "lead time to production",
+        l.median.map_or("n/a".into(), |v| v.to_string()),
+        l.p90.map_or("n/a".into(), |v| v.to_string()),
+        l.count
+    ));
+    let f = &k.deployment_frequency;
+    out.push_str(&format!(
+        "   {:<28} {} per week ({} in {} days)\n",
+        "deployment frequency", f.per_week, f.count, f.window_days
+    ));
+    let c = &k.change_failure_rate;
+    out.push_str(&format!(
+        "   {:<28} {}/{}\n",
+        "change failure rate", c.numerator, c.denominator
+    ));
+    for finding in r.findings.iter().filter(|f| f.model == shadow.model) {
+        out.push_str(&format!(
+            "   ! {} {}: {} — {}\n",
+            finding.model, finding.version, finding.kind, finding.detail
+        ));
+    }
+    for e in r.expiring.iter().take(4) {
+        out.push_str(&format!(
+            "   ⏲ {} {} {}: {}\n",
+            e.expires_at,
+            e.model.as_deref().unwrap_or("-"),
+            e.version.as_deref().unwrap_or("-"),
+            e.what
+        ));
+    }
+    Ok(out.trim_end().to_owned())
+}
