@@ -19,6 +19,7 @@ pub mod admission;
 pub mod auditor;
 pub mod auth;
 pub mod error;
+pub mod evidence;
 mod listen;
 pub mod metrics;
 pub mod openapi;
@@ -58,6 +59,8 @@ pub enum Payload {
     RecordBytes,
     /// Metrics in the OpenMetrics text format (`application/openmetrics-text`).
     Metrics,
+    /// Opaque bytes of the named media type (an evidence pack is `application/gzip`).
+    Binary(&'static str),
 }
 
 /// One endpoint.
@@ -91,7 +94,7 @@ impl std::fmt::Debug for Route {
 
 /// Every endpoint of the API.
 pub fn routes() -> Vec<Route> {
-    use Payload::{Empty, Json as J, Metrics, RecordBytes, Text};
+    use Payload::{Binary, Empty, Json as J, Metrics, RecordBytes, Text};
     let p = Some(ApiRole::Pipeline);
     let a = Some(ApiRole::Auditor);
     let adm = Some(ApiRole::Admin);
@@ -255,6 +258,21 @@ pub fn routes() -> Vec<Route> {
             response: (200, Text),
             errors: &[400, 422, 500],
             handler: || get(auditor::consistency),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/models/{name}/evidence",
+            role: a,
+            summary: "The model's evidence pack, as `modelgate evidence build` writes it",
+            query: &[
+                ("version", false, "only this model version"),
+                ("since", false, "RFC 3339, inclusive"),
+                ("until", false, "RFC 3339, inclusive"),
+            ],
+            request: Empty,
+            response: (200, Binary(crate::evidence::PACK_MEDIA_TYPE)),
+            errors: &[400, 404, 500],
+            handler: || get(evidence::evidence_pack),
         },
         Route {
             method: "POST",

@@ -44,6 +44,9 @@ fn content(payload: Payload) -> Option<Value> {
         Payload::Metrics => Some(json!({
             "application/openmetrics-text": { "schema": { "type": "string" } }
         })),
+        Payload::Binary(media_type) => Some(json!({
+            media_type: { "schema": { "type": "string", "format": "binary" } }
+        })),
         Payload::RecordBytes => Some(json!({
             "application/json": { "schema": { "type": "object", "description": "the canonical record bytes (docs/ledger.md)" } }
         })),
