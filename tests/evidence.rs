@@ -602,6 +602,19 @@ fn cli_build_and_verify_exit_codes() {
         stdout(&o)
     );
 
+    // From stdin with `-`.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["evidence", "verify", "-"])
+        .stdin(std::fs::File::open(&out).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&o),
+        4,
+        "the tampered pack read from stdin: {}",
+        stdout(&o)
+    );
+
     // Nothing in scope, and a missing pack: exit 3.
     let o = mg(
         home,

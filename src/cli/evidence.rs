@@ -51,7 +51,7 @@ pub struct BuildArgs {
 /// `modelgate evidence verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The pack.
+    /// The pack (`-` reads it from stdin).
     pub pack: PathBuf,
     /// The engine's verifier key as the operator publishes it (`modelgate audit vkey`). Without
     /// it the key inside the pack is used, which proves integrity but not origin.
@@ -179,7 +179,14 @@ fn verify(args: &VerifyArgs) -> CmdResult {
         ),
         (None, None) => None,
     };
-    let bytes = read_file(&args.pack)?;
+    let bytes = if args.pack.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| CliError::invalid(format!("cannot read the pack from stdin: {e}")))?;
+        buf
+    } else {
+        read_file(&args.pack)?
+    };
     let outcome = verify_pack(&bytes, vkey.as_deref());
     match args.format {
         Format::Text => say_raw!("{}", render_text(&outcome, &args.pack)),
