@@ -12,6 +12,7 @@ use super::{paths, Scope};
 use crate::attest::{KeyChange, TrustStore};
 use crate::canonical::to_canonical_vec;
 use crate::clock::{parse_rfc3339, rfc3339};
+use crate::inventory::Facts;
 use crate::ledger::{Checkpoint, RecordKind};
 use crate::policy::Outcome;
 
@@ -79,30 +80,6 @@ fn trust_json(c: &Contents) -> Result<Vec<u8>, String> {
     canonical(&json!({"version": 1, "keys": keys}))
 }
 
-/// Documentation facts whose absence is a completeness gap: (JSON pointer into the policy
-/// input, what is missing).
-const DOCUMENTATION: [(&str, &str); 10] = [
-    (
-        "/model/metadata_verified",
-        "signed model metadata that verifies",
-    ),
-    ("/model/has_purpose", "intended purpose"),
-    ("/model/has_limitations", "known limitations"),
-    ("/model/has_out_of_scope_uses", "out-of-scope uses"),
-    ("/model/has_model_card", "model card"),
-    ("/model/has_technical_docs", "technical documentation"),
-    (
-        "/model/has_evaluation_report_digest",
-        "evaluation report digest",
-    ),
-    (
-        "/model/reproducibility_attested",
-        "reproducible-training attestation",
-    ),
-    ("/model/has_drift_monitoring", "drift monitoring"),
-    ("/model/has_risk_assessment", "risk assessment"),
-];
-
 fn record_ref(d: &PackDecision) -> Value {
     json!({"record": d.index, "time": d.time, "decision": d.body.decision.as_str()})
 }
@@ -132,27 +109,32 @@ fn inventory(h: Header<'_>, c: &Contents) -> Value {
                 .push(d);
         }
         let latest = decisions.last().copied();
+        let tier = decisions.iter().rev().find_map(|d| d.body.tier);
         let input = latest.and_then(|d| c.inputs.get(&d.body.input_digest));
-        let input = input.and_then(|i| serde_json::to_value(i).ok());
-        let fact = |p: &str| input.as_ref().and_then(|i| i.pointer(p)).cloned();
-        let mut present = Vec::new();
-        let mut missing = Vec::new();
-        for (pointer, what) in DOCUMENTATION {
-            match fact(pointer) {
-                Some(Value::Bool(true)) => present.push(pointer),
-                Some(_) => {
-                    missing.push(pointer);
-                    findings.push(finding(
-                        h,
-                        version,
-                        None,
-                        "documentation",
-                        format!("{pointer}: no {what}"),
-                    ));
+        let facts = input.map(|i| Facts::from_input(i, tier.unwrap_or(0)));
+        let mut completeness = Map::new();
+        if let Some(f) = &facts {
+            let mut criteria = vec![
+                ("inventory", &f.inventory),
+                ("documentation", &f.documentation),
+                ("reproducibility", &f.reproducibility),
+            ];
+            if tier.unwrap_or(0) <= 1 {
+                criteria.push(("drift", &f.drift));
+            }
+            for (kind, criterion) in criteria {
+                for pointer in &criterion.missing {
+                    findings.push(finding(h, version, None, kind, (*pointer).to_owned()));
                 }
-                None => {}
+                completeness.insert(
+                    kind.to_owned(),
+                    json!({"complete": criterion.complete, "missing": criterion.missing}),
+                );
             }
         }
+        let owners = facts.as_ref().map_or(Value::Null, |f| {
+            json!({"owner": f.owner, "developer": f.developer, "validator": f.validator, "business_owner": f.business_owner})
+        });
         let mut envs = Map::new();
         let mut approvals = Vec::new();
         for (env, ds) in &by_env {
@@ -205,21 +187,11 @@ fn inventory(h: Header<'_>, c: &Contents) -> Value {
                 json!({"last_decision": last.map(record_ref), "last_allow": last_allow.map(record_ref)}),
             );
         }
-        let tier = decisions.iter().rev().find_map(|d| d.body.tier);
-        let owners = ["owner", "developer", "validator", "business_owner"]
-            .iter()
-            .map(|k| {
-                (
-                    (*k).to_owned(),
-                    fact(&format!("/model/{k}")).unwrap_or(Value::Null),
-                )
-            })
-            .collect::<Map<_, _>>();
         entries.push(json!({
             "version": version,
             "tier": tier,
             "owners": owners,
-            "completeness": {"present": present, "missing": missing},
+            "completeness": completeness,
             "environments": envs,
             "approvals": approvals,
             "decisions": decisions.len(),
