@@ -505,6 +505,17 @@ impl Workspace {
         let trust = crate::engine::load_trust(&store)?;
         Ok(build_report(&inventory, &trust, options))
     }
+
+    /// The inventory folded from the whole ledger (see [`crate::inventory::load`]).
+    pub fn inventory(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<crate::inventory::Inventory, crate::inventory::InventoryError> {
+        let store = self
+            .store()
+            .map_err(|e| crate::inventory::InventoryError::Invalid(e.to_string()))?;
+        crate::inventory::load(&store, None, progress)
+    }
 }
 
 /// The digest named by the latest `bundle_activation` record, if any.

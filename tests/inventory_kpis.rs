@@ -575,4 +575,19 @@ fn the_cli_report_formats_carry_the_same_numbers() {
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     let o = mg(home, &["inventory", "expiring", "--days", "30"]);
     assert_eq!(code(&o), 0);
+    let o = mg(home, &["inventory", "list"]);
+    assert!(
+        stdout(&o).contains("ghost  [production=1]") && stdout(&o).contains("SHADOW"),
+        "{}",
+        stdout(&o)
+    );
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&mg(
+        home,
+        &["inventory", "list", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        listed[0]["versions"][0]["deployments"]["production"][0],
+        "cli"
+    );
 }

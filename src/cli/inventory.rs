@@ -11,6 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{exit, write_output, CliError, CmdResult, Format};
 use crate::clock::{parse_rfc3339, rfc3339, Clock};
+use crate::inventory::list::listing;
 use crate::inventory::record::{observe, retire, ReportedDeployment};
 use crate::inventory::{render, InventoryError, Report, ReportOptions};
 use crate::workspace::Workspace;
@@ -49,6 +50,13 @@ pub enum InventoryCommand {
     /// The completeness report: population, KPIs per tier with numerator and denominator,
     /// findings, what expires.
     Report(ReportArgs),
+    /// Every model and version seen: tier, owners, current version per environment, approvals
+    /// with expiry, reported deployments, retirement.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// What expires within N days: approvals, waivers, validations, keys.
     Expiring {
         /// The horizon, days.
@@ -149,6 +157,7 @@ pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>)
             Ok(exit::OK)
         }
         InventoryCommand::Report(args) => report(&ws, args, clock.as_ref()),
+        InventoryCommand::List { format } => list(&ws, *format),
         InventoryCommand::Expiring { days, format } => {
             let mut options = ReportOptions::new(clock.now(), ws.production_environments());
             options.expiring_days = *days;
@@ -176,10 +185,12 @@ pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>)
     }
 }
 
-fn run_report(ws: &Workspace, options: &ReportOptions) -> Result<Report, CliError> {
+/// A progress callback that redraws one stderr line when stderr is a terminal (at most once
+/// per percent) and does nothing otherwise.
+fn progress() -> impl FnMut(u64, u64) {
     let tty = std::io::stderr().is_terminal();
     let mut last = 0u64;
-    let mut progress = |done: u64, total: u64| {
+    move |done: u64, total: u64| {
         if tty && total > 0 && (done == total || done - last > total / 100) {
             last = done;
             eprint!(
@@ -190,8 +201,69 @@ fn run_report(ws: &Workspace, options: &ReportOptions) -> Result<Report, CliErro
                 eprintln!();
             }
         }
-    };
-    Ok(ws.inventory_report(options, &mut progress)?)
+    }
+}
+
+fn run_report(ws: &Workspace, options: &ReportOptions) -> Result<Report, CliError> {
+    Ok(ws.inventory_report(options, &mut progress())?)
+}
+
+fn list(ws: &Workspace, format: Format) -> CmdResult {
+    let models = listing(&ws.inventory(&mut progress())?);
+    if format == Format::Json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&models).map_err(CliError::internal)?
+        );
+        return Ok(exit::OK);
+    }
+    if models.is_empty() {
+        say!("the ledger has seen no model yet");
+    }
+    for m in &models {
+        let current: Vec<String> = m
+            .current
+            .iter()
+            .map(|(env, v)| format!("{env}={v}"))
+            .collect();
+        say!(
+            "{}{}  [{}]",
+            m.model,
+            m.retired
+                .as_ref()
+                .map(|(i, _, why)| format!(" (retired, record {i}: {why})"))
+                .unwrap_or_default(),
+            current.join(", ")
+        );
+        for v in &m.versions {
+            let tier = v.tier.map_or("tier ?".to_owned(), |t| format!("tier {t}"));
+            let owner = v
+                .owners
+                .as_ref()
+                .and_then(|o| o.get("owner").cloned())
+                .unwrap_or_else(|| "-".into());
+            let flags = [
+                v.shadow.then_some("SHADOW"),
+                v.retired.as_ref().map(|_| "retired"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            say!(
+                "  {:<12} {tier}  owner {owner}  {} decision(s) {flags}",
+                v.version,
+                v.decisions
+            );
+            for (env, role, who, expires) in &v.approvals {
+                say!("      {env}: {role} approval by {who}, expires {expires}");
+            }
+            for (env, (source, index, time)) in &v.deployments {
+                say!("      deployed in {env}: reported by {source} at {time} (record {index})");
+            }
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn report(ws: &Workspace, args: &ReportArgs, clock: &dyn Clock) -> CmdResult {

@@ -106,17 +106,16 @@ pub struct Inventory {
     pub as_of: Option<String>,
 }
 
+/// A record with its body left unparsed: one pass reads the envelope, and only the bodies of
+/// the kinds the inventory uses are parsed after it.
 #[derive(Deserialize)]
 struct Head<'a> {
     kind: RecordKind,
     index: u64,
     #[serde(borrow)]
     time: std::borrow::Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-struct DecisionView {
-    body: DecisionBodyView,
+    #[serde(borrow)]
+    body: &'a serde_json::value::RawValue,
 }
 
 #[derive(Deserialize)]
@@ -172,21 +171,11 @@ struct AttestationView {
 }
 
 #[derive(Deserialize)]
-struct ObservationView {
-    body: ObservationBodyView,
-}
-
-#[derive(Deserialize)]
 struct ObservationBodyView {
     source: String,
     model: String,
     version: String,
     environment: String,
-}
-
-#[derive(Deserialize)]
-struct RetireView {
-    body: RetireBody,
 }
 
 /// The body of a `retire` record.
@@ -245,9 +234,8 @@ impl Inventory {
         let time = head.time.to_string();
         match head.kind {
             RecordKind::Decision => {
-                let d: DecisionView = serde_json::from_slice(bytes)
+                let b: DecisionBodyView = serde_json::from_str(head.body.get())
                     .map_err(|e| bad(format!("not a v1 decision: {e}")))?;
-                let b = d.body;
                 let metadata_digest = b
                     .attestations
                     .iter()
@@ -287,9 +275,8 @@ impl Inventory {
                 v.decisions.push(event);
             }
             RecordKind::Observation => {
-                let o: ObservationView = serde_json::from_slice(bytes)
+                let o: ObservationBodyView = serde_json::from_str(head.body.get())
                     .map_err(|e| bad(format!("not an observation: {e}")))?;
-                let o = o.body;
                 let v = self.version_mut(&o.model, &o.version);
                 v.deployments.insert(
                     o.environment,
@@ -301,9 +288,8 @@ impl Inventory {
                 );
             }
             RecordKind::Retire => {
-                let r: RetireView = serde_json::from_slice(bytes)
+                let r: RetireBody = serde_json::from_str(head.body.get())
                     .map_err(|e| bad(format!("not a retire record: {e}")))?;
-                let r = r.body;
                 let mark = Some((head.index, time, r.reason));
                 match r.version {
                     Some(version) => self.version_mut(&r.model, &version).retired = mark,

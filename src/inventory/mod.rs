@@ -7,12 +7,15 @@
 //! - [`report`]: the population, KPIs with numerator and denominator (overall and per tier),
 //!   findings and what expires, as the versioned JSON contract.
 //! - [`record`]: the ledger records the inventory writes (`observation`, `retire`).
+//! - [`list`]: every model and version seen, for `modelgate inventory list`.
+//! - [`render`]: the report as Markdown, CSV and HTML with inline SVG charts.
 //!
 //! [`load`] reads a store into an [`Inventory`] (streaming the records in chunks, then one
 //! policy input per version). Nothing here reads the wall clock: the report is as of a time the
 //! caller gives.
 
 pub mod fold;
+pub mod list;
 pub mod record;
 pub mod render;
 pub mod report;
