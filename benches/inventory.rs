@@ -1,0 +1,186 @@
+//! The inventory report at scale: 10,000 models, 100,000 versions, 1,000,000 ledger records.
+//!
+//! The ledger is a real workspace (the test `Fixture`) filled with decision records made from
+//! real decisions (tiers 0/1/2, allow and deny) whose model, version, environment and time are
+//! varied, each version with its own stored policy input (what the report reads its facts
+//! from), plus one admission observation per version. Times spread over twelve weeks up to the
+//! report's `as_of`. The report's cost is split into reading (fold + one policy input per
+//! version), computing (population, KPIs, findings, expiries) and rendering (JSON, HTML).
+//!
+//! Run: `cargo bench --bench inventory` (prints Markdown for docs/benchmarks.md).
+//! `MODELGATE_BENCH_RECORDS=100000` builds a tenth of it (1,000 models, 10,000 versions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use modelgate::canonical::to_canonical_vec;
+use modelgate::clock::rfc3339;
+use modelgate::digest::sha256_prefixed;
+use modelgate::engine::load_trust;
+use modelgate::inventory::{build_report, load, render, ReportOptions};
+use modelgate::ledger::{AppendRequest, RecordDraft, RecordKind, Store};
+use serde_json::{json, Value};
+
+/// Records per version: nine decisions and one observation.
+const PER_VERSION: u64 = 10;
+/// Versions per model.
+const VERSIONS: u64 = 10;
+/// Versions appended per transaction while building.
+const BATCH_VERSIONS: u64 = 1_000;
+/// Timed repetitions of the report.
+const RUNS: usize = 3;
+
+struct Template {
+    body: Value,
+    input: Value,
+}
+
+/// Real decisions and their policy inputs: tiers 0/1/2, complete (allow) and without
+/// approvals (deny).
+fn templates(f: &mut Fixture) -> Vec<Template> {
+    let mut out = Vec::new();
+    for tier in [0, 1, 2] {
+        let name = format!("inv-t{tier}");
+        let (md, approvals) = complete(&name, "1.0.0", tier);
+        for envelopes in [with(&md, &approvals), vec![md.clone()]] {
+            let d = f
+                .decide(&request(&name, "1.0.0", "production", &envelopes))
+                .unwrap();
+            let input = f.store.attestation(&d.body.input_digest).unwrap().unwrap();
+            out.push(Template {
+                body: serde_json::to_value(&d.body).unwrap(),
+                input: serde_json::from_slice(&input).unwrap(),
+            });
+        }
+    }
+    out
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let records: u64 = std::env::var("MODELGATE_BENCH_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let versions = records / PER_VERSION;
+    let models = versions / VERSIONS;
+    let mut f = Fixture::new();
+    let templates = templates(&mut f);
+    let as_of = now() + time::Duration::days(84);
+    let step = 84.0 * 86_400.0 / records as f64;
+    let envs = [
+        "staging",
+        "staging",
+        "production",
+        "production",
+        "staging",
+        "production",
+        "staging",
+        "production",
+        "production",
+    ];
+
+    let started = Instant::now();
+    let mut i = 0u64;
+    let mut v = 0u64;
+    while v < versions {
+        let mut request = AppendRequest::default();
+        for _ in 0..BATCH_VERSIONS.min(versions - v) {
+            let model = format!("model-{:05}", v % models);
+            let version = format!("{}.{}.0", v / models, v % 7);
+            let t = &templates[(v % templates.len() as u64) as usize];
+            let mut input = t.input.clone();
+            input["model"]["name"] = model.clone().into();
+            input["model"]["version"] = version.clone().into();
+            let input_bytes = to_canonical_vec(&input).unwrap();
+            let input_digest = sha256_prefixed(&input_bytes);
+            request
+                .attestations
+                .push((input_digest.clone(), input_bytes));
+            for (k, env) in envs.iter().enumerate() {
+                let time = now() + time::Duration::seconds_f64(step * i as f64);
+                let mut body = t.body.clone();
+                body["time"] = rfc3339(time).into();
+                body["request"]["model"] = model.clone().into();
+                body["request"]["version"] = version.clone().into();
+                body["request"]["environment"] = (*env).into();
+                body["request"]["rollback"] = (k == 8 && v.is_multiple_of(20)).into();
+                body["input_digest"] = input_digest.clone().into();
+                request.drafts.push(RecordDraft {
+                    kind: RecordKind::Decision,
+                    time,
+                    body,
+                });
+                i += 1;
+            }
+            let time = now() + time::Duration::seconds_f64(step * i as f64);
+            let env = if v.is_multiple_of(50) {
+                "production"
+            } else {
+                "staging"
+            };
+            request.drafts.push(RecordDraft {
+                kind: RecordKind::Observation,
+                time,
+                body: json!({"source": "bench", "model": if v.is_multiple_of(50) { format!("unregistered-{v}") } else { model.clone() }, "version": version, "environment": env}),
+            });
+            i += 1;
+            v += 1;
+        }
+        let outcome = f.store.append_batch(&[request]).unwrap();
+        outcome.into_iter().next().unwrap().unwrap();
+    }
+    let built = started.elapsed();
+    let size = f.size();
+    let db = std::fs::metadata(f.ws.ledger_path()).map_or(0, |m| m.len());
+
+    let options = ReportOptions::new(as_of, f.ws.production_environments());
+    let (mut read, mut compute, mut json, mut html) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let inv = load(&f.store, Some(&rfc3339(as_of)), &mut |_, _| {}).unwrap();
+        let trust = load_trust(&f.store).unwrap();
+        read.push(t.elapsed());
+        let t = Instant::now();
+        let report = build_report(&inv, &trust, &options);
+        compute.push(t.elapsed());
+        let t = Instant::now();
+        let bytes = serde_json::to_vec_pretty(&report).unwrap();
+        json.push(t.elapsed());
+        let t = Instant::now();
+        let page = render::html(&report);
+        html.push(t.elapsed());
+        last = Some((report, bytes.len(), page.len()));
+    }
+    let (report, json_bytes, html_bytes) = last.unwrap();
+    let (r, c, j, h) = (median(read), median(compute), median(json), median(html));
+    println!("Ledger: {size} records ({models} models, {versions} versions, {:.0} MB), built in {:.1} s.\n", db as f64 / 1e6, built.as_secs_f64());
+    println!("Report: population {}, {} findings, {} expiring; JSON {json_bytes} bytes, HTML {html_bytes} bytes.\n", report.population, report.findings.len(), report.expiring.len());
+    println!("| part | median ms ({RUNS} runs) |");
+    println!("|---|---|");
+    println!(
+        "| read: fold {size} records + {versions} policy inputs + trust | {:.0} |",
+        ms(r)
+    );
+    println!(
+        "| compute: population, KPIs per tier, findings, expiries | {:.0} |",
+        ms(c)
+    );
+    println!("| render JSON | {:.0} |", ms(j));
+    println!("| render HTML (tables + SVG) | {:.0} |", ms(h));
+    println!("| **JSON report end to end** | **{:.0}** |", ms(r + c + j));
+}
