@@ -428,6 +428,22 @@ fn a_rollback_fails_a_change_only_within_the_horizon_and_by_as_of() {
 }
 
 #[test]
+fn extreme_windows_and_times_do_not_overflow() {
+    let mut o = options();
+    o.window_days = u64::MAX;
+    o.failure_days = u64::MAX;
+    o.expiring_days = u64::MAX;
+    let rep = build_report(&mixed(), &TrustStore::new(), &o);
+    assert_eq!(
+        rep.kpis.deployment_frequency.count, 4,
+        "every promotion is in an unbounded window"
+    );
+    o.as_of = time::PrimitiveDateTime::MAX.assume_utc();
+    let rep = build_report(&mixed(), &TrustStore::new(), &o);
+    assert_eq!(rep.population, 3);
+}
+
+#[test]
 fn percentiles_follow_their_definitions() {
     assert_eq!(median(&[]), None);
     assert_eq!(median(&[5.0]), Some(5.0));

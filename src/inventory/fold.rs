@@ -106,32 +106,39 @@ pub struct Inventory {
     pub as_of: Option<String>,
 }
 
-/// A record with its body left unparsed: one pass reads the envelope, and only the bodies of
-/// the kinds the inventory uses are parsed after it.
+/// A record read in one pass: the kind and time, and the body fields of the three kinds the
+/// inventory uses (`decision`, `observation`, `retire`); every other field is skipped unread.
 #[derive(Deserialize)]
-struct Head<'a> {
+struct RecordView<'a> {
     kind: RecordKind,
     index: u64,
     #[serde(borrow)]
     time: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    body: &'a serde_json::value::RawValue,
+    body: BodyView,
 }
 
+/// Only the kind, for a record whose body does not fit [`BodyView`].
 #[derive(Deserialize)]
-struct DecisionBodyView {
-    decision: String,
-    request: RequestView,
+struct KindOnly {
+    kind: RecordKind,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct BodyView {
+    decision: Option<String>,
+    request: Option<RequestView>,
     tier: Option<i64>,
-    #[serde(default)]
     reasons: Vec<ReasonView>,
-    #[serde(default)]
     approvals: Vec<ApprovalView>,
-    #[serde(default)]
     waivers: Vec<WaiverView>,
-    #[serde(default)]
     attestations: Vec<AttestationView>,
-    input_digest: String,
+    input_digest: Option<String>,
+    source: Option<String>,
+    model: Option<String>,
+    version: Option<String>,
+    environment: Option<String>,
+    reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -170,14 +177,6 @@ struct AttestationView {
     counted: bool,
 }
 
-#[derive(Deserialize)]
-struct ObservationBodyView {
-    source: String,
-    model: String,
-    version: String,
-    environment: String,
-}
-
 /// The body of a `retire` record.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -214,12 +213,26 @@ impl Inventory {
     /// is skipped.
     pub fn apply(&mut self, at: u64, bytes: &[u8]) -> Result<(), FoldError> {
         let bad = |problem: String| FoldError { index: at, problem };
-        let head: Head<'_> =
-            serde_json::from_slice(bytes).map_err(|e| bad(format!("not a ledger record: {e}")))?;
+        let view: RecordView<'_> = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                // A kind the inventory does not read may use these field names differently.
+                let kind: KindOnly = serde_json::from_slice(bytes)
+                    .map_err(|_| bad(format!("not a ledger record: {e}")))?;
+                if matches!(
+                    kind.kind,
+                    RecordKind::Decision | RecordKind::Observation | RecordKind::Retire
+                ) {
+                    return Err(bad(format!("not a readable `{}` record: {e}", kind.kind)));
+                }
+                self.records += 1;
+                return Ok(());
+            }
+        };
         if self
             .as_of
             .as_deref()
-            .is_some_and(|a| head.time.as_ref() > a)
+            .is_some_and(|a| view.time.as_ref() > a)
         {
             return Ok(());
         }
@@ -227,15 +240,26 @@ impl Inventory {
         if self
             .newest
             .as_deref()
-            .is_none_or(|n| head.time.as_ref() > n)
+            .is_none_or(|n| view.time.as_ref() > n)
         {
-            self.newest = Some(head.time.to_string());
+            self.newest = Some(view.time.to_string());
         }
-        let time = head.time.to_string();
-        match head.kind {
+        let time = view.time.to_string();
+        let b = view.body;
+        let missing =
+            |kind: RecordKind, field: &str| bad(format!("the `{kind}` body has no `{field}`"));
+        match view.kind {
             RecordKind::Decision => {
-                let b: DecisionBodyView = serde_json::from_str(head.body.get())
-                    .map_err(|e| bad(format!("not a v1 decision: {e}")))?;
+                let decision = b
+                    .decision
+                    .ok_or_else(|| missing(RecordKind::Decision, "decision"))?;
+                let request = b
+                    .request
+                    .ok_or_else(|| missing(RecordKind::Decision, "request"))?;
+                let input_digest = b
+                    .input_digest
+                    .ok_or_else(|| missing(RecordKind::Decision, "input_digest"))?;
+                let allowed = decision == "allow";
                 let metadata_digest = b
                     .attestations
                     .iter()
@@ -244,12 +268,12 @@ impl Inventory {
                     })
                     .map(|a| a.digest.clone());
                 let event = DecisionEvent {
-                    index: head.index,
+                    index: view.index,
                     time,
-                    environment: b.request.environment,
-                    allowed: b.decision == "allow",
-                    rollback: b.request.rollback,
-                    dry_run: b.request.dry_run,
+                    environment: request.environment,
+                    allowed,
+                    rollback: request.rollback,
+                    dry_run: request.dry_run,
                     approvals: b
                         .approvals
                         .into_iter()
@@ -260,40 +284,46 @@ impl Inventory {
                         .into_iter()
                         .map(|w| (w.ticket, w.expires))
                         .collect(),
-                    denied_by: if b.decision == "allow" {
+                    denied_by: if allowed {
                         Vec::new()
                     } else {
                         b.reasons.into_iter().map(|r| r.policy_id).collect()
                     },
-                    input_digest: b.input_digest,
+                    input_digest,
                     metadata_digest,
                 };
-                let v = self.version_mut(&b.request.model, &b.request.version);
+                let v = self.version_mut(&request.model, &request.version);
                 if b.tier.is_some() {
                     v.tier = b.tier;
                 }
                 v.decisions.push(event);
             }
             RecordKind::Observation => {
-                let o: ObservationBodyView = serde_json::from_str(head.body.get())
-                    .map_err(|e| bad(format!("not an observation: {e}")))?;
-                let v = self.version_mut(&o.model, &o.version);
+                let kind = RecordKind::Observation;
+                let (Some(source), Some(model), Some(version), Some(environment)) =
+                    (b.source, b.model, b.version, b.environment)
+                else {
+                    return Err(missing(kind, "source, model, version or environment"));
+                };
+                let v = self.version_mut(&model, &version);
                 v.deployments.insert(
-                    o.environment,
+                    environment,
                     Deployment {
-                        index: head.index,
+                        index: view.index,
                         time,
-                        source: o.source,
+                        source,
                     },
                 );
             }
             RecordKind::Retire => {
-                let r: RetireBody = serde_json::from_str(head.body.get())
-                    .map_err(|e| bad(format!("not a retire record: {e}")))?;
-                let mark = Some((head.index, time, r.reason));
-                match r.version {
-                    Some(version) => self.version_mut(&r.model, &version).retired = mark,
-                    None => self.models.entry(r.model).or_default().retired = mark,
+                let kind = RecordKind::Retire;
+                let (Some(model), Some(reason)) = (b.model, b.reason) else {
+                    return Err(missing(kind, "model or reason"));
+                };
+                let mark = Some((view.index, time, reason));
+                match b.version {
+                    Some(version) => self.version_mut(&model, &version).retired = mark,
+                    None => self.models.entry(model).or_default().retired = mark,
                 }
             }
             _ => {}

@@ -305,10 +305,10 @@ pub fn build_report(inv: &Inventory, trust: &TrustStore, options: &ReportOptions
 
 /// Decisions per week for the [`WEEKS`] weeks ending at `as_of`.
 fn weekly(inv: &Inventory, as_of: OffsetDateTime) -> Vec<WeekCount> {
-    let start = as_of - Duration::days(7 * WEEKS);
+    let start = minus(as_of, days(7 * WEEKS));
     let mut weeks: Vec<WeekCount> = (0..WEEKS)
         .map(|k| WeekCount {
-            week_start: rfc3339(start + Duration::days(7 * k)),
+            week_start: rfc3339(plus(start, days(7 * k))),
             allow: 0,
             deny: 0,
         })
@@ -524,9 +524,8 @@ fn judge(
 
 /// Every promotion (see the module docs) up to `as_of`, with its outcome.
 fn promotions(inv: &Inventory, options: &ReportOptions) -> Vec<Promotion> {
-    let horizon = Duration::days(i64::try_from(options.failure_days).unwrap_or(i64::MAX / 86_400));
-    let window_start =
-        options.as_of - Duration::days(i64::try_from(options.window_days).unwrap_or(0));
+    let horizon = days(options.failure_days);
+    let window_start = minus(options.as_of, days(options.window_days));
     let mut out = Vec::new();
     for (model, entry) in &inv.models {
         let rollbacks: Vec<(&str, OffsetDateTime)> = entry
@@ -546,7 +545,7 @@ fn promotions(inv: &Inventory, options: &ReportOptions) -> Vec<Promotion> {
                 if at <= window_start || at > options.as_of {
                     continue;
                 }
-                let until = (at + horizon).min(options.as_of);
+                let until = plus(at, horizon).min(options.as_of);
                 let rolled_back = rollbacks
                     .iter()
                     .any(|(env, t)| *env == d.environment && *t > at && *t <= until);
@@ -641,7 +640,7 @@ pub fn nearest_rank(sorted: &[f64], p: u64) -> Option<f64> {
 /// Approvals and waivers of the latest allow of every live version, validations falling due,
 /// and trusted keys whose validity ends, within the horizon after `as_of`; soonest first.
 fn expiring(inv: &Inventory, trust: &TrustStore, options: &ReportOptions) -> Vec<Expiring> {
-    let end = options.as_of + Duration::days(i64::try_from(options.expiring_days).unwrap_or(0));
+    let end = plus(options.as_of, days(options.expiring_days));
     let within = |t: OffsetDateTime| t > options.as_of && t <= end;
     let mut out = Vec::new();
     for (model, entry) in inv.models.iter().filter(|(_, e)| e.retired.is_none()) {
@@ -671,7 +670,7 @@ fn expiring(inv: &Inventory, trust: &TrustStore, options: &ReportOptions) -> Vec
             if let (Some(f), Some(d)) = (&v.facts, v.latest()) {
                 if f.validation_next_due_days >= 0 {
                     if let Some(t) = time(&d.time)
-                        .map(|t| t + Duration::days(f.validation_next_due_days))
+                        .map(|t| plus(t, days(f.validation_next_due_days)))
                         .filter(|t| within(*t))
                     {
                         out.push(item("validation due".to_owned(), t));
@@ -703,4 +702,25 @@ fn expiring(inv: &Inventory, trust: &TrustStore, options: &ReportOptions) -> Vec
         ))
     });
     out
+}
+
+/// `n` days, at most 10,000 years (time arithmetic never overflows).
+fn days(n: impl TryInto<i64>) -> Duration {
+    Duration::days(
+        n.try_into()
+            .unwrap_or(i64::MAX)
+            .clamp(-3_652_500, 3_652_500),
+    )
+}
+
+/// `t + d`, saturating at the largest representable time.
+fn plus(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    t.checked_add(d)
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+/// `t − d`, saturating at the smallest representable time.
+fn minus(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    t.checked_sub(d)
+        .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc())
 }
