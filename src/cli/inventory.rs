@@ -58,6 +58,12 @@ pub enum InventoryCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// The reports `modelgate serve` generated and kept on a schedule (`docs/reports.md`).
+    Reports {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 /// Report output formats.
@@ -149,6 +155,7 @@ pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>)
             Ok(exit::OK)
         }
         InventoryCommand::Report(args) => report(&ws, args, clock.as_ref()),
+        InventoryCommand::Reports { format } => kept_reports(&ws, *format),
         InventoryCommand::Expiring { days, format } => {
             let mut options = ReportOptions::new(clock.now(), ws.production_environments());
             options.expiring_days = *days;
@@ -223,6 +230,33 @@ fn report(ws: &Workspace, args: &ReportArgs, clock: &dyn Clock) -> CmdResult {
             r.findings.len(),
             r.expiring.len()
         );
+    }
+    Ok(exit::OK)
+}
+
+fn kept_reports(ws: &Workspace, format: Format) -> CmdResult {
+    let kept = crate::inventory::scheduled::list(&ws.store()?)?;
+    match format {
+        Format::Json => say!(
+            "{}",
+            serde_json::to_string_pretty(&kept).map_err(CliError::internal)?
+        ),
+        Format::Text => {
+            if kept.is_empty() {
+                say!("no reports kept yet (`[[reports]]` in modelgate.toml, docs/reports.md)");
+            }
+            for r in &kept {
+                say!(
+                    "#{:<6} {:<24} as of {}  population {:<5} json {}  html {}",
+                    r.id,
+                    r.name,
+                    r.as_of,
+                    r.population,
+                    r.json_digest,
+                    r.html_digest
+                );
+            }
+        }
     }
     Ok(exit::OK)
 }

@@ -16,6 +16,7 @@ pub mod fold;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod scheduled;
 
 use serde::Serialize;
 

@@ -44,6 +44,19 @@ fn content(payload: Payload) -> Option<Value> {
         Payload::Metrics => Some(json!({
             "application/openmetrics-text": { "schema": { "type": "string" } }
         })),
+        Payload::Media(types) => Some(Value::Object(
+            types
+                .iter()
+                .map(|t| {
+                    let kind = if *t == "application/json" {
+                        "object"
+                    } else {
+                        "string"
+                    };
+                    ((*t).to_owned(), json!({ "schema": { "type": kind } }))
+                })
+                .collect(),
+        )),
         Payload::RecordBytes => Some(json!({
             "application/json": { "schema": { "type": "object", "description": "the canonical record bytes (docs/ledger.md)" } }
         })),
@@ -140,6 +153,7 @@ pub fn document(routes: &[Route]) -> Value {
                 "CreatedToken": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}, "token": {"type": "string"}}), &["name", "role", "token"]),
                 "TokenList": obj(json!({"tokens": {"type": "array", "items": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}}), &["name", "role"])}}), &["tokens"]),
                 "AdmissionReview": super::admission::review_schema(),
+                "ReportList": super::reports::list_schema(),
                 "RevokedToken": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}, "revoked": {"type": "boolean"}}), &["name", "role", "revoked"]),
             }
         }
