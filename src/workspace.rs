@@ -73,6 +73,10 @@ pub struct WorkspaceConfig {
     /// `modelgate serve` settings.
     #[serde(default, skip_serializing_if = "ServerSettings::is_default")]
     pub server: ServerSettings,
+    /// `[[reports]]`: inventory reports `modelgate serve` generates and keeps on a schedule
+    /// (`docs/reports.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<crate::inventory::scheduled::ReportSchedule>,
 }
 
 /// The `[server]` section of `modelgate.toml`: how `modelgate serve` listens and limits work.
@@ -244,6 +248,7 @@ impl Workspace {
             waiver_max_days: default_waiver_max_days(),
             environments: EngineConfig::default().environments,
             server: ServerSettings::default(),
+            reports: Vec::new(),
         };
         let ws = Workspace {
             home: home.to_path_buf(),
@@ -292,6 +297,12 @@ impl Workspace {
                 message: format!("unsupported config version {}", config.version),
             });
         }
+        crate::inventory::scheduled::check_schedules(&config.reports).map_err(|message| {
+            WorkspaceError::Config {
+                path: config_path.clone(),
+                message,
+            }
+        })?;
         Ok(Workspace {
             home: home.to_path_buf(),
             config,

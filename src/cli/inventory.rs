@@ -66,6 +66,12 @@ pub enum InventoryCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// The reports `modelgate serve` generated and kept on a schedule (`docs/reports.md`).
+    Reports {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 /// Report output formats.
@@ -158,6 +164,7 @@ pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>)
         }
         InventoryCommand::Report(args) => report(&ws, args, clock.as_ref()),
         InventoryCommand::List { format } => list(&ws, *format),
+        InventoryCommand::Reports { format } => kept_reports(&ws, *format),
         InventoryCommand::Expiring { days, format } => {
             let mut options = ReportOptions::new(clock.now(), ws.production_environments());
             options.expiring_days = *days;
@@ -364,4 +371,31 @@ pub fn demo_report(ws: &Workspace, clock: &dyn Clock) -> Result<String, CliError
         ));
     }
     Ok(out.trim_end().to_owned())
+}
+
+fn kept_reports(ws: &Workspace, format: Format) -> CmdResult {
+    let kept = crate::inventory::scheduled::list(&ws.store()?)?;
+    match format {
+        Format::Json => say!(
+            "{}",
+            serde_json::to_string_pretty(&kept).map_err(CliError::internal)?
+        ),
+        Format::Text => {
+            if kept.is_empty() {
+                say!("no reports kept yet (`[[reports]]` in modelgate.toml, docs/reports.md)");
+            }
+            for r in &kept {
+                say!(
+                    "#{:<6} {:<24} as of {}  population {:<5} json {}  html {}",
+                    r.id,
+                    r.name,
+                    r.as_of,
+                    r.population,
+                    r.json_digest,
+                    r.html_digest
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
 }

@@ -19,6 +19,7 @@ pub mod list;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod scheduled;
 
 use serde::Serialize;
 

@@ -52,11 +52,13 @@ pub enum RecordKind {
     Retire,
     /// A fact reported to the engine (e.g. a deployment seen by admission control).
     Observation,
+    /// A report was generated and its bytes kept by digest (`docs/reports.md`).
+    Report,
 }
 
 impl RecordKind {
     /// Every kind, in declaration order.
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Decision,
         RecordKind::BundleActivation,
         RecordKind::Freeze,
@@ -65,6 +67,7 @@ impl RecordKind {
         RecordKind::InventorySync,
         RecordKind::Retire,
         RecordKind::Observation,
+        RecordKind::Report,
     ];
 
     /// The wire name, as it appears in the `kind` field.
@@ -78,6 +81,7 @@ impl RecordKind {
             RecordKind::InventorySync => "inventory_sync",
             RecordKind::Retire => "retire",
             RecordKind::Observation => "observation",
+            RecordKind::Report => "report",
         }
     }
 }

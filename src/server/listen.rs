@@ -1,4 +1,5 @@
-//! Listening: plain HTTP or HTTPS (rustls), graceful shutdown, and draining the appender.
+//! Listening: plain HTTP or HTTPS (rustls), the report scheduler beside it, graceful shutdown,
+//! and draining the appender.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,12 +49,25 @@ pub async fn serve_until(
 ) -> Result<(), ApiError> {
     let state = Arc::new(state);
     let app = router(Arc::clone(&state));
+    // The report scheduler stops as soon as shutdown begins (or serving fails).
+    let stop = Arc::new(tokio::sync::watch::Sender::new(false));
+    let scheduler = super::reports::spawn_scheduler(Arc::clone(&state), stop.subscribe());
+    let stopper = Arc::clone(&stop);
+    let shutdown = async move {
+        shutdown.await;
+        stopper.send_replace(true);
+    };
     let io =
         |e: std::io::Error| ApiError::internal(format!("listening on {}: {e}", options.listen));
     let served = match &options.tls {
         None => serve_plain(app, options.listen, ready, shutdown, io).await,
         Some((cert, key)) => serve_tls(app, options.listen, cert, key, ready, shutdown, io).await,
     };
+    stop.send_replace(true);
+    if let Some(task) = scheduler {
+        // A report being generated finishes (its append is atomic either way).
+        let _ = task.await;
+    }
     drain(state).await;
     served?;
     tracing::info!("modelgate stopped");

@@ -24,6 +24,7 @@ mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
+pub mod reports;
 pub mod state;
 
 use std::sync::Arc;
@@ -61,6 +62,8 @@ pub enum Payload {
     Metrics,
     /// Opaque bytes of the named media type (an evidence pack is `application/gzip`).
     Binary(&'static str),
+    /// Bytes in one of these media types, as the `format` query parameter chooses.
+    Media(&'static [&'static str]),
 }
 
 /// One endpoint.
@@ -94,7 +97,7 @@ impl std::fmt::Debug for Route {
 
 /// Every endpoint of the API.
 pub fn routes() -> Vec<Route> {
-    use Payload::{Binary, Empty, Json as J, Metrics, RecordBytes, Text};
+    use Payload::{Binary, Empty, Json as J, Media, Metrics, RecordBytes, Text};
     let p = Some(ApiRole::Pipeline);
     let a = Some(ApiRole::Auditor);
     let adm = Some(ApiRole::Admin);
@@ -273,6 +276,49 @@ pub fn routes() -> Vec<Route> {
             response: (200, Binary(crate::evidence::PACK_MEDIA_TYPE)),
             errors: &[400, 404, 500],
             handler: || get(evidence::evidence_pack),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/reports",
+            role: a,
+            summary: "Kept inventory reports, oldest first, with their digests and links",
+            query: &[],
+            request: Empty,
+            response: (200, J("ReportList")),
+            errors: &[500],
+            handler: || get(reports::list_reports),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/reports/inventory",
+            role: a,
+            summary: "The inventory report computed now (not kept)",
+            query: &[
+                ("format", false, "`json` (default), `md`, `html` or `csv`"),
+                ("as_of", false, "RFC 3339 (default: now)"),
+                (
+                    "window_days",
+                    false,
+                    "delivery KPI window, days (default 28)",
+                ),
+                ("failure_days", false, "failure horizon, days (default 7)"),
+                ("expiring_days", false, "expiry horizon, days (default 30)"),
+            ],
+            request: Empty,
+            response: (200, Media(reports::INVENTORY_MEDIA)),
+            errors: &[400, 500],
+            handler: || get(reports::inventory_now),
+        },
+        Route {
+            method: "GET",
+            path: "/v1/reports/{id}",
+            role: a,
+            summary: "A kept report, byte for byte; ETag is the digest its ledger record names",
+            query: &[("format", false, "`json` (default) or `html`")],
+            request: Empty,
+            response: (200, Media(reports::STORED_MEDIA)),
+            errors: &[400, 404, 500],
+            handler: || get(reports::get_report),
         },
         Route {
             method: "POST",

@@ -47,6 +47,19 @@ fn content(payload: Payload) -> Option<Value> {
         Payload::Binary(media_type) => Some(json!({
             media_type: { "schema": { "type": "string", "format": "binary" } }
         })),
+        Payload::Media(types) => Some(Value::Object(
+            types
+                .iter()
+                .map(|t| {
+                    let kind = if *t == "application/json" {
+                        "object"
+                    } else {
+                        "string"
+                    };
+                    ((*t).to_owned(), json!({ "schema": { "type": kind } }))
+                })
+                .collect(),
+        )),
         Payload::RecordBytes => Some(json!({
             "application/json": { "schema": { "type": "object", "description": "the canonical record bytes (docs/ledger.md)" } }
         })),
@@ -143,6 +156,7 @@ pub fn document(routes: &[Route]) -> Value {
                 "CreatedToken": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}, "token": {"type": "string"}}), &["name", "role", "token"]),
                 "TokenList": obj(json!({"tokens": {"type": "array", "items": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}}), &["name", "role"])}}), &["tokens"]),
                 "AdmissionReview": super::admission::review_schema(),
+                "ReportList": super::reports::list_schema(),
                 "RevokedToken": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}, "revoked": {"type": "boolean"}}), &["name", "role", "revoked"]),
             }
         }
