@@ -13,6 +13,7 @@
 //! caller gives.
 
 pub mod fold;
+pub mod mlflow;
 pub mod record;
 pub mod render;
 pub mod report;
