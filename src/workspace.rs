@@ -77,6 +77,51 @@ pub struct WorkspaceConfig {
     /// (`docs/reports.md`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<crate::inventory::scheduled::ReportSchedule>,
+    /// Model inventory settings.
+    #[serde(default, skip_serializing_if = "InventorySettings::is_default")]
+    pub inventory: InventorySettings,
+}
+
+/// The `[inventory]` section of `modelgate.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventorySettings {
+    /// `[inventory.mlflow]`: the MLflow registry sync and webhook (`docs/mlflow.md`).
+    pub mlflow: MlflowSettings,
+}
+
+impl InventorySettings {
+    fn is_default(&self) -> bool {
+        *self == InventorySettings::default()
+    }
+}
+
+/// The `[inventory.mlflow]` section: which registry aliases mean "runs in production", the
+/// environment such a version is recorded in, and the webhook secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlflowSettings {
+    /// Aliases that mark a version as deployed, most authoritative first.
+    pub production_aliases: Vec<String>,
+    /// The environment such a version is recorded in; unset: the one production environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// A file (mode 0600) holding the webhook signing secret; relative to the workspace.
+    /// Unset: the secret comes from `MODELGATE_MLFLOW_WEBHOOK_SECRET`, or the webhook is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_path: Option<PathBuf>,
+}
+
+impl Default for MlflowSettings {
+    fn default() -> Self {
+        MlflowSettings {
+            production_aliases: crate::inventory::mlflow::DEFAULT_PRODUCTION_ALIASES
+                .map(str::to_owned)
+                .to_vec(),
+            environment: None,
+            webhook_secret_path: None,
+        }
+    }
 }
 
 /// The `[server]` section of `modelgate.toml`: how `modelgate serve` listens and limits work.
@@ -249,6 +294,7 @@ impl Workspace {
             environments: EngineConfig::default().environments,
             server: ServerSettings::default(),
             reports: Vec::new(),
+            inventory: InventorySettings::default(),
         };
         let ws = Workspace {
             home: home.to_path_buf(),

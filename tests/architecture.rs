@@ -99,6 +99,15 @@ fn only_the_evidence_archive_touches_tar_and_gzip() {
 }
 
 #[test]
+fn only_the_mlflow_client_touches_http_clients_and_hmac() {
+    assert_only(
+        |p| p == "inventory/mlflow.rs" || p.starts_with("inventory/mlflow/"),
+        &["ureq", "hmac::", "Hmac"],
+        "only inventory::mlflow may import the HTTP client and HMAC crates",
+    );
+}
+
+#[test]
 fn policy_does_no_io_after_load_and_checks_no_signatures() {
     assert_only(
         |p| !p.starts_with("policy/") || p == "policy/bundle.rs" || p == "policy/cases.rs",

@@ -16,6 +16,7 @@
 
 pub mod fold;
 pub mod list;
+pub mod mlflow;
 pub mod record;
 pub mod render;
 pub mod report;

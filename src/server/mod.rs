@@ -22,6 +22,7 @@ pub mod error;
 pub mod evidence;
 mod listen;
 pub mod metrics;
+pub mod mlflow;
 pub mod openapi;
 pub mod pipeline;
 pub mod reports;
@@ -179,6 +180,17 @@ pub fn routes() -> Vec<Route> {
             response: (200, J("AdmissionReview")),
             errors: &[400, 413, 500],
             handler: || post(admission::post_admission),
+        },
+        Route {
+            method: "POST",
+            path: "/v1/integrations/mlflow/webhook",
+            role: None,
+            summary: "MLflow registry webhook: an HMAC-signed event (X-MLflow-Signature); a production alias is recorded as a deployment, other events are acknowledged",
+            query: &[],
+            request: J("MlflowWebhookEvent"),
+            response: (200, J("Status")),
+            errors: &[400, 401, 404, 413, 500],
+            handler: || post(mlflow::post_webhook),
         },
         Route {
             method: "GET",

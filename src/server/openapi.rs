@@ -157,6 +157,7 @@ pub fn document(routes: &[Route]) -> Value {
                 "TokenList": obj(json!({"tokens": {"type": "array", "items": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}}), &["name", "role"])}}), &["tokens"]),
                 "AdmissionReview": super::admission::review_schema(),
                 "ReportList": super::reports::list_schema(),
+                "MlflowWebhookEvent": super::mlflow::event_schema(),
                 "RevokedToken": obj(json!({"name": {"type": "string"}, "role": {"type": "string"}, "revoked": {"type": "boolean"}}), &["name", "role", "revoked"]),
             }
         }
