@@ -100,7 +100,7 @@ fn main() {
         for _ in 0..BATCH_VERSIONS.min(versions - v) {
             let model = format!("model-{:05}", v % models);
             let version = format!("{}.{}.0", v / models, v % 7);
-            let t = &templates[(v % templates.len() as u64) as usize];
+            let t = &templates[((v + v / models) % templates.len() as u64) as usize];
             let mut input = t.input.clone();
             input["model"]["name"] = model.clone().into();
             input["model"]["version"] = version.clone().into();
