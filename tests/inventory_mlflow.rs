@@ -454,3 +454,82 @@ fn the_sync_command_reads_the_token_from_the_environment_and_prints_counts() {
         stderr(&out)
     );
 }
+
+/// `inventory write-back --record N` tags the version a recorded production allow names (after
+/// signing a checkpoint that covers it) and refuses a deny, a non-production allow and a record
+/// that is not a decision, tagging nothing.
+#[test]
+fn the_write_back_command_tags_only_a_recorded_production_allow() {
+    let mut f = common::Fixture::new();
+    let (md, approvals) = common::complete("scorer", "2.0.0", 2);
+    let allow = f
+        .decide(&common::request(
+            "scorer",
+            "2.0.0",
+            "production",
+            &common::with(&md, &approvals),
+        ))
+        .unwrap();
+    assert!(allow.is_allow());
+    let deny = f
+        .decide(&common::request(
+            "scorer",
+            "2.0.1",
+            "production",
+            &[md.clone()],
+        ))
+        .unwrap();
+    let staging = f
+        .decide(&common::request(
+            "scorer",
+            "2.0.0",
+            "staging",
+            &common::with(&md, &approvals),
+        ))
+        .unwrap();
+    let mlflow = FakeMlflow::recorded();
+    let home = f.dir.path();
+    let run = |index: u64| {
+        common::mg(
+            home,
+            &[
+                "inventory",
+                "write-back",
+                "--mlflow",
+                &mlflow.url(),
+                "--record",
+                &index.to_string(),
+            ],
+        )
+    };
+    for refused in [deny.ledger.index, staging.ledger.index, 0] {
+        let o = run(refused);
+        assert_eq!(common::code(&o), 3, "{}", common::stderr(&o));
+    }
+    assert!(
+        mlflow.seen().is_empty(),
+        "nothing is tagged for a refused record"
+    );
+    let o = run(allow.ledger.index);
+    assert_eq!(common::code(&o), 0, "{}", common::stderr(&o));
+    let size = f.store.latest_checkpoint().unwrap().unwrap().0;
+    assert!(size > allow.ledger.index);
+    let values: Vec<String> = mlflow
+        .seen()
+        .iter()
+        .map(|s| {
+            serde_json::from_str::<Value>(&s.body).unwrap()["value"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "allow".to_owned(),
+            allow.ledger.index.to_string(),
+            size.to_string()
+        ]
+    );
+}

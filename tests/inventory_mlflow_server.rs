@@ -24,7 +24,9 @@ fn mlflow_on_path() -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-deps/mlflow-venv/bin");
     std::iter::once(venv)
-        .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()))
+        .chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ))
         .map(|dir| dir.join("mlflow"))
         .find(|p| {
             p.metadata()

@@ -15,8 +15,8 @@ use super::{exit, write_output, CliError, CmdResult, Format};
 use crate::clock::{parse_rfc3339, rfc3339, Clock};
 use crate::inventory::list::listing;
 use crate::inventory::mlflow::{
-    resolve_environment, sync_with_progress, ClientOptions, MlflowClient, MlflowError, Progress,
-    Registry as _, SyncOptions,
+    resolve_environment, sync_with_progress, write_back_decision, ClientOptions, MlflowClient,
+    MlflowError, Progress, Registry as _, SyncOptions,
 };
 use crate::inventory::record::{observe, retire, ReportedDeployment};
 use crate::inventory::{render, InventoryError, Report, ReportOptions};
@@ -66,6 +66,17 @@ pub enum InventoryCommand {
     /// Read the MLflow model registry: record a snapshot of it and, as deployed, the versions
     /// its production aliases name (see docs/mlflow.md).
     Sync(SyncArgs),
+    /// Tag the model version a recorded production allow names in the MLflow registry:
+    /// `gov.decision`, `gov.ledger_index` and `gov.checkpoint_size` (signing a checkpoint that
+    /// covers the record first when none does). Run it after `check` exits 0.
+    WriteBack {
+        /// The ledger index of the allow (`check` prints it).
+        #[arg(long)]
+        record: u64,
+        /// The registry to tag.
+        #[command(flatten)]
+        registry: SyncArgs,
+    },
     /// What expires within N days: approvals, waivers, validations, keys.
     Expiring {
         /// The horizon, days.
@@ -189,6 +200,7 @@ pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>)
         InventoryCommand::List { format } => list(&ws, *format),
         InventoryCommand::Reports { format } => kept_reports(&ws, *format),
         InventoryCommand::Sync(args) => sync(&ws, args, clock.as_ref()),
+        InventoryCommand::WriteBack { record, registry } => write_back(&ws, *record, registry),
         InventoryCommand::Expiring { days, format } => {
             let mut options = ReportOptions::new(clock.now(), ws.production_environments());
             options.expiring_days = *days;
@@ -451,14 +463,7 @@ fn sync(ws: &Workspace, args: &SyncArgs, clock: &dyn Clock) -> CmdResult {
             &ws.production_environments(),
         )?,
     };
-    let client = MlflowClient::new(
-        &args.mlflow,
-        ClientOptions {
-            token: args.token.clone().filter(|t| !t.is_empty()),
-            timeout: Duration::from_secs(args.timeout_secs),
-            ..ClientOptions::default()
-        },
-    )?;
+    let client = client(args)?;
     let mut store = ws.store()?;
     let tty = std::io::stderr().is_terminal();
     let mut progress = |p: Progress| {
@@ -499,6 +504,47 @@ fn sync(ws: &Workspace, args: &SyncArgs, clock: &dyn Clock) -> CmdResult {
         s.sync_index,
         s.snapshot,
         s.recorded.len()
+    );
+    Ok(exit::OK)
+}
+
+fn client(args: &SyncArgs) -> Result<MlflowClient, CliError> {
+    Ok(MlflowClient::new(
+        &args.mlflow,
+        ClientOptions {
+            token: args.token.clone().filter(|t| !t.is_empty()),
+            timeout: Duration::from_secs(args.timeout_secs),
+            ..ClientOptions::default()
+        },
+    )?)
+}
+
+fn write_back(ws: &Workspace, index: u64, args: &SyncArgs) -> CmdResult {
+    let client = client(args)?;
+    let store = ws.store()?;
+    let mut checkpoint = |_needed: u64| -> Result<u64, MlflowError> {
+        let mut writer = ws.store().map_err(|e| MlflowError::Config(e.to_string()))?;
+        let signer = ws
+            .note_signer()
+            .map_err(|e| MlflowError::Config(e.to_string()))?;
+        crate::engine::audit::checkpoint(&mut writer, &signer, &ws.config().origin)
+            .map(|cp| cp.size)
+            .map_err(|e| MlflowError::Config(e.to_string()))
+    };
+    let done = write_back_decision(
+        &store,
+        &client,
+        index,
+        &ws.production_environments(),
+        &mut checkpoint,
+    )?;
+    say!(
+        "tagged {} {} in {}: gov.decision=allow gov.ledger_index={} gov.checkpoint_size={}",
+        done.model,
+        done.version,
+        client.url(),
+        done.index,
+        done.checkpoint_size
     );
     Ok(exit::OK)
 }

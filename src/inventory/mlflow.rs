@@ -233,5 +233,69 @@ pub fn write_back(
     Ok(())
 }
 
+/// What [`write_back_decision`] tagged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenBack {
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: String,
+    /// The decision's ledger index.
+    pub index: u64,
+    /// The size of the signed checkpoint covering it.
+    pub checkpoint_size: u64,
+}
+
+/// Writes back the decision recorded at `index`: it must be an allow (not a dry run) to one of
+/// the `production` environments. The latest stored checkpoint is used when it covers the
+/// record; otherwise `checkpoint` signs one (it gets the ledger size it must cover). Nothing is
+/// tagged for a deny, a dry run, another environment or a record that is not a decision.
+pub fn write_back_decision(
+    store: &dyn Store,
+    registry: &dyn Registry,
+    index: u64,
+    production: &BTreeSet<String>,
+    checkpoint: &mut dyn FnMut(u64) -> Result<u64, MlflowError>,
+) -> Result<WrittenBack, MlflowError> {
+    let stored = store
+        .record(index)?
+        .ok_or_else(|| MlflowError::Invalid(format!("there is no ledger record {index}")))?;
+    let record = crate::ledger::parse_record(&stored.bytes)?;
+    let body: crate::engine::DecisionBody = match record.kind {
+        RecordKind::Decision => serde_json::from_value(record.body).map_err(|e| {
+            MlflowError::Invalid(format!("record {index} is not a v1 decision: {e}"))
+        })?,
+        other => {
+            return Err(MlflowError::Invalid(format!(
+                "record {index} is a `{other}` record, not a decision"
+            )))
+        }
+    };
+    let r = &body.request;
+    if body.decision != crate::policy::Outcome::Allow
+        || r.dry_run
+        || !production.contains(&r.environment)
+    {
+        return Err(MlflowError::Invalid(format!(
+            "record {index} is not an allow to a production environment ({} {} to `{}`{}): nothing to write back",
+            body.decision.as_str(),
+            r.model,
+            r.environment,
+            if r.dry_run { ", dry run" } else { "" }
+        )));
+    }
+    let size = match store.latest_checkpoint()? {
+        Some((size, _)) if size > index => size,
+        _ => checkpoint(index + 1)?,
+    };
+    write_back(registry, &r.model, &r.version, index, size)?;
+    Ok(WrittenBack {
+        model: r.model.clone(),
+        version: r.version.clone(),
+        index,
+        checkpoint_size: size,
+    })
+}
+
 #[cfg(test)]
 mod tests;
