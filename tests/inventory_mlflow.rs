@@ -476,7 +476,7 @@ fn the_write_back_command_tags_only_a_recorded_production_allow() {
             "scorer",
             "2.0.1",
             "production",
-            &[md.clone()],
+            std::slice::from_ref(&md),
         ))
         .unwrap();
     let staging = f
