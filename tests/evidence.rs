@@ -658,3 +658,83 @@ fn proofs_in_the_pack_check_with_the_ledger_s_own_formats() {
             .unwrap();
     assert_eq!(proof.checkpoint, note);
 }
+
+#[test]
+fn anything_after_the_archive_is_refused() {
+    let golden = std::fs::read(golden_dir().join("credit-risk-scorer.tar.gz")).unwrap();
+    // A second gzip member holding another summary: some tools would extract it.
+    let mut smuggled = golden.clone();
+    let mut extra = BTreeMap::new();
+    extra.insert("summary.html".to_owned(), b"ALL CONTROLS PASSED".to_vec());
+    smuggled.extend_from_slice(&repack(&extra));
+    assert_fails(
+        &verify_pack(&smuggled, None),
+        "archive",
+        "after the gzip stream",
+    );
+    // Bytes appended after the gzip member.
+    let mut appended = golden.clone();
+    appended.extend_from_slice(b"\0\0junk");
+    assert_fails(
+        &verify_pack(&appended, None),
+        "archive",
+        "after the gzip stream",
+    );
+    // Data after the tar's end-of-archive blocks, inside the one gzip member.
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(golden.as_slice()),
+        &mut tar,
+    )
+    .unwrap();
+    tar.extend_from_slice(b"hidden");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    assert_fails(
+        &verify_pack(&gz.finish().unwrap(), None),
+        "archive",
+        "after the end of the tar archive",
+    );
+}
+
+#[test]
+fn names_with_control_characters_are_refused() {
+    use modelgate::evidence::archive::check_path;
+    for bad in [
+        "zz\r\u{1b}[2K",
+        "a\u{7f}b",
+        "x\u{202e}txt.json",
+        "tab\there",
+    ] {
+        let err = check_path(bad).unwrap_err();
+        assert!(err.contains("control character"), "{bad:?}: {err}");
+    }
+    // And through the CLI the detail of an unlisted, oddly named file never reaches the terminal raw.
+    let f = scenario();
+    let home = f.dir.path();
+    let mut files = read_tar_gz(build(&f, &all_of(MODEL)).as_slice()).unwrap();
+    files.insert("zz\u{1b}[8m".to_owned(), b"x".to_vec());
+    let mut out = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut out, flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (path, bytes) in &files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            {
+                let name = &mut h.as_old_mut().name;
+                name[..path.len()].copy_from_slice(path.as_bytes());
+            }
+            h.set_cksum();
+            b.append(&h, bytes.as_slice()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let pack = home.join("odd.tar.gz");
+    std::fs::write(&pack, out).unwrap();
+    let o = mg(home, &["evidence", "verify", pack.to_str().unwrap()]);
+    assert_eq!(code(&o), 4);
+    assert!(!stdout(&o).contains('\u{1b}'), "{:?}", stdout(&o));
+    assert!(stdout(&o).contains("control character"), "{}", stdout(&o));
+}

@@ -156,7 +156,7 @@ pub fn build_and_verify(ws: &Workspace, model: &str, out: &Path) -> Result<Strin
             "   {} {:<13} {}\n",
             if c.ok { "ok  " } else { "FAIL" },
             c.check,
-            c.detail
+            printable(&c.detail)
         ));
     }
     if !outcome.ok {
@@ -220,7 +220,7 @@ fn render_text(o: &VerifyOutcome, pack: &Path) -> String {
             "{} {:<13} {}\n",
             if c.ok { "ok  " } else { "FAIL" },
             c.check,
-            c.detail
+            printable(&c.detail)
         ));
     }
     let failed = o.failures().count();
@@ -232,4 +232,18 @@ fn render_text(o: &VerifyOutcome, pack: &Path) -> String {
         ));
     }
     out
+}
+
+/// `s` with control characters escaped: details can quote names from the pack, which must never
+/// drive the terminal (erase lines, hide the result).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

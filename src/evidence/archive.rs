@@ -9,7 +9,8 @@
 //!
 //! [`read_tar_gz`] reads an archive into memory, never onto disk, and refuses anything a pack
 //! never contains or that could do harm on extraction: links, device files, FIFOs, absolute
-//! paths, `..` or `.` components, backslashes, non-UTF-8 names, duplicate names, members over
+//! paths, `..` or `.` components, backslashes, control and bidirectional formatting characters,
+//! non-UTF-8 names, duplicate names, data after the archive or a second gzip member, members over
 //! [`MAX_MEMBER_BYTES`], more than [`MAX_MEMBERS`] members, and more than [`MAX_TOTAL_BYTES`]
 //! of decompressed data (a decompression bomb stops there, whatever its ratio). Directory
 //! entries are accepted (a re-packed archive has them) and their paths checked.
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use flate2::{Compression, GzBuilder};
 use tar::{Archive, Builder, EntryType, Header};
 
@@ -52,6 +53,9 @@ pub enum ArchiveError {
     /// The archive has more than the limit of members.
     #[error("the archive has more than {0} members")]
     TooManyMembers(usize),
+    /// Something follows the archive: data after the tar's end, or after the gzip member.
+    #[error("not a single archive: {0}")]
+    Trailing(String),
     /// Writing failed.
     #[error("writing the archive: {0}")]
     Write(#[from] io::Error),
@@ -106,13 +110,18 @@ impl Default for Limits {
 }
 
 /// Reads a `.tar.gz` into memory (path → bytes), refusing hostile archives (see module docs).
-pub fn read_tar_gz(input: impl Read) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+pub fn read_tar_gz(input: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
     read_tar_gz_within(input, Limits::default())
 }
 
 /// [`read_tar_gz`] with other [`Limits`].
+///
+/// The archive must be exactly one gzip member holding one tar stream: after the tar's end
+/// only zero padding may follow inside the member, and nothing may follow the member (a second
+/// gzip member would be ignored by some readers and extracted by others, so a file could hide
+/// there).
 pub fn read_tar_gz_within(
-    input: impl Read,
+    input: &[u8],
     limits: Limits,
 ) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
     let exceeded = Rc::new(Cell::new(false));
@@ -164,10 +173,8 @@ pub fn read_tar_gz_within(
             ));
         }
         check_path(&path).map_err(|p| refuse(&path, &p))?;
-        let size = entry
-            .header()
-            .size()
-            .map_err(|e| unreadable(e, &exceeded))?;
+        // The data size as the tar crate reads it (a PAX `size` record overrides the header).
+        let size = entry.size();
         if size > limits.member_bytes {
             return Err(refuse(
                 &path,
@@ -178,12 +185,46 @@ pub fn read_tar_gz_within(
             ));
         }
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        entry
+        (&mut entry)
+            .take(limits.member_bytes + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| unreadable(e, &exceeded))?;
+        if bytes.len() as u64 > limits.member_bytes {
+            return Err(refuse(
+                &path,
+                &format!(
+                    "it holds more than the {} bytes a pack member may be",
+                    limits.member_bytes
+                ),
+            ));
+        }
         if files.insert(path.clone(), bytes).is_some() {
             return Err(refuse(&path, "the name occurs twice"));
         }
+    }
+    // After the tar's end: only zero padding to the end of the gzip member (reading to its end
+    // also checks the gzip CRC), then nothing at all.
+    let mut limited = archive.into_inner();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = limited
+            .read(&mut buf)
+            .map_err(|e| unreadable(e, &exceeded))?;
+        if n == 0 {
+            break;
+        }
+        if buf.iter().take(n).any(|b| *b != 0) {
+            return Err(ArchiveError::Trailing(
+                "data after the end of the tar archive".into(),
+            ));
+        }
+    }
+    let rest = limited.inner.into_inner();
+    if !rest.is_empty() {
+        return Err(ArchiveError::Trailing(format!(
+            "{} bytes after the gzip stream (a second gzip member or appended data)",
+            rest.len()
+        )));
     }
     Ok(files)
 }
@@ -195,7 +236,8 @@ fn refuse(path: &str, problem: &str) -> ArchiveError {
     }
 }
 
-/// A pack path: relative, `/`-separated, no empty, `.` or `..` component, no backslash or NUL.
+/// A pack path: relative, `/`-separated, no empty, `.` or `..` component, no backslash, no control
+/// or bidirectional formatting character.
 pub fn check_path(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Err("the path is empty".into());
@@ -203,8 +245,14 @@ pub fn check_path(path: &str) -> Result<(), String> {
     if path.starts_with('/') {
         return Err("the path is absolute".into());
     }
-    if path.contains('\\') || path.contains('\0') {
-        return Err("the path contains a backslash or NUL".into());
+    if path.contains('\\') {
+        return Err("the path contains a backslash".into());
+    }
+    if let Some(c) = path.chars().find(|c| c.is_control() || is_bidi_control(*c)) {
+        return Err(format!(
+            "the path contains the control character {}",
+            c.escape_unicode()
+        ));
     }
     for component in path.split('/') {
         match component {
@@ -214,6 +262,11 @@ pub fn check_path(path: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Unicode bidirectional formatting characters, which can make a name display as another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Stops reading once `left` bytes have been produced, flagging `exceeded`.

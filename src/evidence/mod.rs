@@ -185,4 +185,44 @@ pub mod paths {
     pub fn schema(name: &str) -> String {
         format!("schemas/{name}")
     }
+
+    /// Whether `path` is one of the files a pack holds (the layout of `docs/evidence.md`).
+    pub fn is_known(path: &str) -> bool {
+        let index = |s: &str| super::contents::parse_index(s).is_some();
+        let hex =
+            |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let plain = |s: &str| !s.is_empty() && !s.contains('/');
+        if [
+            MANIFEST,
+            MANIFEST_DSSE,
+            CHECKPOINT,
+            ENGINE_VKEY,
+            ENGINE_PEM,
+            TRUST,
+            INVENTORY,
+            SUMMARY_MD,
+            SUMMARY_HTML,
+        ]
+        .contains(&path)
+        {
+            return true;
+        }
+        let Some((dir, rest)) = path.split_once('/') else {
+            return false;
+        };
+        match dir {
+            "records" => rest.strip_suffix(".json").is_some_and(index),
+            "proofs" => rest.strip_suffix(".tlog-proof").is_some_and(index),
+            "checkpoints" => index(rest),
+            "consistency" => rest
+                .split_once('-')
+                .is_some_and(|(a, b)| index(a) && index(b)),
+            "attestations" | "inputs" => rest.strip_suffix(".json").is_some_and(hex),
+            "policies" => rest
+                .split_once('/')
+                .is_some_and(|(d, f)| hex(d) && plain(f)),
+            "schemas" => plain(rest),
+            _ => false,
+        }
+    }
 }

@@ -296,6 +296,11 @@ fn check_files(files: &BTreeMap<String, Vec<u8>>, manifest: &Manifest, run: &mut
     }
     let listed: std::collections::BTreeSet<&str> =
         manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for path in files.keys().filter(|p| !paths::is_known(p)) {
+        failures.push(format!(
+            "{path}: not a file an evidence pack holds (docs/evidence.md)"
+        ));
+    }
     for path in files.keys() {
         if path != paths::MANIFEST
             && path != paths::MANIFEST_DSSE

@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 
 use super::Run;
-use crate::attest::{verify_envelope, Envelope};
+use crate::attest::{
+    verify_envelope, Envelope, Role, Statement, PREDICATE_MODEL_METADATA, PREDICATE_WAIVER,
+};
 use crate::clock::parse_rfc3339;
+use crate::engine::attestations::METADATA_SIGNER_ROLES;
 use crate::engine::replay::reevaluate;
 use crate::evidence::contents::{Contents, PackDecision};
 use crate::evidence::derive::trust_after;
@@ -87,14 +90,25 @@ pub(super) fn check_dependencies(c: &Contents, run: &mut Run) {
             }
         }
         if let Some(f) = &b.freeze {
-            if c.records
-                .get(&f.record)
-                .is_none_or(|r| r.record.kind != RecordKind::Freeze)
-            {
-                failures.push(format!(
+            match c.records.get(&f.record) {
+                Some(r) if r.record.kind == RecordKind::Freeze => {
+                    let body = &r.record.body;
+                    let same = r.record.index < d.index
+                        && body.get("environment").and_then(|v| v.as_str())
+                            == Some(b.request.environment.as_str())
+                        && body.get("reason").and_then(|v| v.as_str()) == Some(f.reason.as_str())
+                        && body.get("until").and_then(|v| v.as_str()) == f.until.as_deref();
+                    if !same {
+                        failures.push(format!(
+                            "{at}: the freeze record {} does not precede it with the environment, reason and end it states",
+                            f.record
+                        ));
+                    }
+                }
+                _ => failures.push(format!(
                     "{at}: the freeze record {} it names is not in the pack",
                     f.record
-                ));
+                )),
             }
         }
     }
@@ -129,24 +143,55 @@ pub(super) fn check_decision_attestations(
             .ok_or(format!("attestation `{}` is missing", a.digest))?;
         let env =
             Envelope::from_json(bytes).map_err(|e| format!("attestation `{}`: {e}", a.digest))?;
-        let verified = verify_envelope(&env, &trust, at, &[]).map_err(|e| {
+        let statement = Statement::from_payload(&env.payload)
+            .map_err(|e| format!("attestation `{}`: {e}", a.digest))?;
+        if statement.predicate_type != a.predicate_type {
+            return Err(format!(
+                "attestation `{}` is recorded as `{}` but its statement is `{}`",
+                a.digest, a.predicate_type, statement.predicate_type
+            ));
+        }
+        // The roles the engine accepts for the attestation's kind (approvals are checked per
+        // approval below, against the role each one claims).
+        let roles: &[Role] = match a.predicate_type.as_str() {
+            PREDICATE_MODEL_METADATA => &METADATA_SIGNER_ROLES,
+            PREDICATE_WAIVER => &[Role::RiskOfficer],
+            _ => &[],
+        };
+        let verified = verify_envelope(&env, &trust, at, roles).map_err(|e| {
             format!(
-                "attestation `{}` was counted but does not verify: {e}",
+                "attestation `{}` was counted but does not verify in the roles its kind needs: {e}",
                 a.digest
             )
         })?;
         signers.insert(a.digest.clone(), verified.signers);
         *counted += 1;
     }
-    for a in &d.body.approvals {
-        let ok = signers.get(&a.attestation).is_some_and(|ss| {
+    let signed_by = |digest: &str, principal: &str, role: &str| {
+        signers.get(digest).is_some_and(|ss| {
             ss.iter()
-                .any(|s| s.principal == a.approver && s.roles.iter().any(|r| r.as_str() == a.role))
-        });
-        if !ok {
+                .any(|s| s.principal == principal && s.roles.iter().any(|r| r.as_str() == role))
+        })
+    };
+    for a in &d.body.approvals {
+        if !signed_by(&a.attestation, &a.approver, &a.role) {
             return Err(format!(
-                "the {} approval by {} is not signed by a key of that principal holding that role",
+                "the {} approval by {} is not a counted attestation signed by a key of that principal holding that role",
                 a.role, a.approver
+            ));
+        }
+    }
+    for w in &d.body.waivers {
+        if !signed_by(&w.attestation, &w.granted_by, Role::RiskOfficer.as_str()) {
+            return Err(format!(
+                "the waiver `{}` granted by {} is not a counted attestation signed by that risk officer",
+                w.ticket, w.granted_by
+            ));
+        }
+        if w.expires.as_str() <= d.time.as_str() {
+            return Err(format!(
+                "the waiver `{}` had lapsed ({}) when it was applied",
+                w.ticket, w.expires
             ));
         }
     }
