@@ -559,7 +559,7 @@ impl Workspace {
             .map_err(|e| InventoryError::Invalid(e.to_string()))?;
         let as_of = crate::clock::rfc3339(options.as_of);
         let inventory = load(&store, Some(&as_of), progress)?;
-        let trust = crate::engine::load_trust(&store)?;
+        let trust = crate::inventory::trust_as_of(&store, &as_of)?;
         Ok(build_report(&inventory, &trust, options))
     }
 

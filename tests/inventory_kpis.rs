@@ -444,6 +444,65 @@ fn extreme_windows_and_times_do_not_overflow() {
 }
 
 #[test]
+fn a_version_promoted_to_two_production_environments_is_one_promotion() {
+    let mut inv = Inventory::new(None);
+    let mut rollback = allow(
+        4,
+        "2026-11-22T12:00:00Z",
+        "eu-production",
+        "2027-01-01T00:00:00Z",
+    );
+    rollback.rollback = true;
+    put(
+        &mut inv,
+        "m",
+        "1",
+        version(1, Some(facts(true)), vec![rollback], None),
+    );
+    put(
+        &mut inv,
+        "m",
+        "2",
+        version(
+            1,
+            Some(facts(true)),
+            vec![
+                allow(
+                    2,
+                    "2026-11-20T12:00:00Z",
+                    "production",
+                    "2027-01-01T00:00:00Z",
+                ),
+                allow(
+                    3,
+                    "2026-11-21T12:00:00Z",
+                    "eu-production",
+                    "2027-01-01T00:00:00Z",
+                ),
+            ],
+            Some("2026-11-20T00:00:00Z"),
+        ),
+    );
+    let mut o = options();
+    o.production.insert("eu-production".into());
+    let rep = build_report(&inv, &TrustStore::new(), &o);
+    let k = &rep.kpis;
+    assert_eq!(k.deployment_frequency.count, 1);
+    assert_eq!(
+        (
+            k.change_failure_rate.numerator,
+            k.change_failure_rate.denominator
+        ),
+        (1, 1),
+        "rolled back in the second production environment"
+    );
+    assert_eq!(k.lead_time_to_production_hours.count, 1);
+    assert_eq!(k.lead_time_to_production_hours.median, Some(12.0));
+    // The rolled-back-to version 1 is current in eu-production, version 2 in production.
+    assert_eq!(rep.population, 2);
+}
+
+#[test]
 fn percentiles_follow_their_definitions() {
     assert_eq!(median(&[]), None);
     assert_eq!(median(&[5.0]), Some(5.0));
@@ -540,6 +599,24 @@ fn through_a_real_ledger_observe_and_retire_move_the_population() {
     let rep = f.ws.inventory_report(&opts, &mut |_, _| {}).unwrap();
     assert_eq!(rep.population, 1);
     assert_eq!(rep.kpis.inventory_completeness, r(1, 1));
+    // Deployed again after its retirement: back in the population, as a shadow entry.
+    observe(
+        &mut f.store,
+        &ReportedDeployment {
+            source: "admission".into(),
+            model: "shadow".into(),
+            version: "0.2".into(),
+            environment: "production".into(),
+        },
+        now,
+    )
+    .unwrap();
+    let rep = f.ws.inventory_report(&opts, &mut |_, _| {}).unwrap();
+    assert_eq!(rep.population, 2);
+    assert!(rep
+        .members
+        .iter()
+        .any(|m| m.model == "shadow" && m.version == "0.2" && m.shadow));
     // The report as of before the observation does not see it.
     f.assert_ledger_intact();
 }

@@ -108,9 +108,20 @@ fn inventory(h: Header<'_>, c: &Contents) -> Value {
                 .or_default()
                 .push(d);
         }
-        let latest = decisions.last().copied();
+        // The same decision the inventory report reads its facts from: the newest that counted
+        // model metadata, else the newest.
+        let source = decisions
+            .iter()
+            .rev()
+            .find(|d| {
+                d.body.attestations.iter().any(|a| {
+                    a.counted && a.predicate_type == crate::attest::PREDICATE_MODEL_METADATA
+                })
+            })
+            .or(decisions.last())
+            .copied();
         let tier = decisions.iter().rev().find_map(|d| d.body.tier);
-        let input = latest.and_then(|d| c.inputs.get(&d.body.input_digest));
+        let input = source.and_then(|d| c.inputs.get(&d.body.input_digest));
         let facts = input.map(|i| Facts::from_input(i, tier.unwrap_or(0)));
         let mut completeness = Map::new();
         if let Some(f) = &facts {
@@ -168,7 +179,7 @@ fn inventory(h: Header<'_>, c: &Contents) -> Value {
             if let Some(d) = last_allow {
                 for a in &d.body.approvals {
                     approvals.push(json!({"environment": env, "role": a.role, "approver": a.approver, "expires": a.expires, "record": d.index}));
-                    if !as_of.is_empty() && a.expires.as_str() < as_of.as_str() {
+                    if !as_of.is_empty() && a.expires.as_str() <= as_of.as_str() {
                         findings.push(finding(
                             h,
                             version,

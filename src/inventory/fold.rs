@@ -63,8 +63,10 @@ pub struct VersionEntry {
     pub deployments: BTreeMap<String, Deployment>,
     /// Set when the version was retired: (index, time, reason).
     pub retired: Option<(u64, String, String)>,
-    /// Facts from the policy input of its latest decision (filled after the fold).
+    /// Facts from the policy input of [`VersionEntry::facts_decision`] (filled after the fold).
     pub facts: Option<super::Facts>,
+    /// The time of the decision the facts come from (day counts in them are relative to it).
+    pub facts_time: Option<String>,
     /// `model.created_at` of its counted metadata, if known (filled after the fold).
     pub created_at: Option<String>,
 }
@@ -73,6 +75,16 @@ impl VersionEntry {
     /// Its latest decision, if any.
     pub fn latest(&self) -> Option<&DecisionEvent> {
         self.decisions.last()
+    }
+
+    /// The decision its facts are read from: the newest that counted model metadata, else the
+    /// newest (the evidence pack's inventory entry uses the same rule).
+    pub fn facts_decision(&self) -> Option<&DecisionEvent> {
+        self.decisions
+            .iter()
+            .rev()
+            .find(|d| d.metadata_digest.is_some())
+            .or(self.latest())
     }
 
     /// Its latest deploying allow (not a dry run) to `environment`.
@@ -190,6 +202,23 @@ pub struct RetireBody {
     pub reason: String,
 }
 
+/// Where a version's facts come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactsSource {
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: String,
+    /// The decision's ledger index.
+    pub index: u64,
+    /// Its time.
+    pub time: String,
+    /// Its policy input.
+    pub input_digest: String,
+    /// Its counted model metadata, if any.
+    pub metadata_digest: Option<String>,
+}
+
 /// Why a record could not be folded.
 #[derive(Debug, thiserror::Error)]
 #[error("record {index}: {problem}")]
@@ -292,6 +321,9 @@ impl Inventory {
                     input_digest,
                     metadata_digest,
                 };
+                if allowed && !request.dry_run {
+                    self.redeployed(&request.model, &request.version, view.index);
+                }
                 let v = self.version_mut(&request.model, &request.version);
                 if b.tier.is_some() {
                     v.tier = b.tier;
@@ -305,6 +337,7 @@ impl Inventory {
                 else {
                     return Err(missing(kind, "source, model, version or environment"));
                 };
+                self.redeployed(&model, &version, view.index);
                 let v = self.version_mut(&model, &version);
                 v.deployments.insert(
                     environment,
@@ -331,6 +364,21 @@ impl Inventory {
         Ok(())
     }
 
+    /// A deployment recorded at `index` after a retirement brings the model (and version) back:
+    /// retiring is for what no longer runs.
+    fn redeployed(&mut self, model: &str, version: &str, index: u64) {
+        if let Some(m) = self.models.get_mut(model) {
+            if m.retired.as_ref().is_some_and(|(at, _, _)| *at < index) {
+                m.retired = None;
+            }
+            if let Some(v) = m.versions.get_mut(version) {
+                if v.retired.as_ref().is_some_and(|(at, _, _)| *at < index) {
+                    v.retired = None;
+                }
+            }
+        }
+    }
+
     fn version_mut(&mut self, model: &str, version: &str) -> &mut VersionEntry {
         self.models
             .entry(model.to_owned())
@@ -340,45 +388,43 @@ impl Inventory {
             .or_default()
     }
 
-    /// For each version with a decision: (model, version, input digest of its latest decision,
-    /// digest of its counted metadata, if any) — what [`Inventory::set_facts`] needs.
-    pub fn inputs_wanted(&self) -> Vec<(String, String, String, Option<String>)> {
+    /// For each version with a decision, the decision its facts come from: the newest one that
+    /// counted model metadata, else the newest — what [`Inventory::set_facts`] needs.
+    pub fn inputs_wanted(&self) -> Vec<FactsSource> {
         let mut out = Vec::new();
         for (model, m) in &self.models {
             for (version, v) in &m.versions {
-                if let Some(d) = v
-                    .decisions
-                    .iter()
-                    .rev()
-                    .find(|d| d.metadata_digest.is_some())
-                    .or(v.latest())
-                {
-                    out.push((
-                        model.clone(),
-                        version.clone(),
-                        d.input_digest.clone(),
-                        d.metadata_digest.clone(),
-                    ));
+                if let Some(d) = v.facts_decision() {
+                    out.push(FactsSource {
+                        model: model.clone(),
+                        version: version.clone(),
+                        index: d.index,
+                        time: d.time.clone(),
+                        input_digest: d.input_digest.clone(),
+                        metadata_digest: d.metadata_digest.clone(),
+                    });
                 }
             }
         }
         out
     }
 
-    /// Sets the facts (and metadata creation time) of `model` `version`.
+    /// Sets the facts of `model` `version` (read from the decision at `source`) and the
+    /// metadata creation time.
     pub fn set_facts(
         &mut self,
-        model: &str,
-        version: &str,
+        source: &FactsSource,
         facts: super::Facts,
         created_at: Option<String>,
     ) {
+        let (model, version) = (source.model.as_str(), source.version.as_str());
         if let Some(v) = self
             .models
             .get_mut(model)
             .and_then(|m| m.versions.get_mut(version))
         {
             v.facts = Some(facts);
+            v.facts_time = Some(source.time.clone());
             v.created_at = created_at;
         }
     }

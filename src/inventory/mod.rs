@@ -198,31 +198,62 @@ pub fn load(
         from = chunk.last().map_or(size, |r| r.index + 1);
         progress(from, size);
     }
-    for (model, version, input_digest, metadata_digest) in inv.inputs_wanted() {
-        let Some(bytes) = store.attestation(&input_digest)? else {
-            continue;
+    for source in inv.inputs_wanted() {
+        // Fail closed: a version whose facts cannot be read is not silently turned into a
+        // shadow entry.
+        let unreadable = |problem: String| fold::FoldError {
+            index: source.index,
+            problem,
         };
-        let Ok(input) = serde_json::from_slice::<PolicyInput>(&bytes) else {
-            continue;
-        };
+        let bytes = store.attestation(&source.input_digest)?.ok_or_else(|| {
+            unreadable(format!(
+                "its policy input `{}` is not stored (run `modelgate audit verify`)",
+                source.input_digest
+            ))
+        })?;
+        let input: PolicyInput = serde_json::from_slice(&bytes).map_err(|e| {
+            unreadable(format!(
+                "its policy input `{}` does not read: {e}",
+                source.input_digest
+            ))
+        })?;
         let tier = inv
             .models
-            .get(&model)
-            .and_then(|m| m.versions.get(&version))
+            .get(&source.model)
+            .and_then(|m| m.versions.get(&source.version))
             .and_then(|v| v.tier)
             .unwrap_or(0);
-        let created_at = match metadata_digest {
-            Some(d) => store.attestation(&d)?.and_then(|b| created_at(&b)),
+        let created_at = match &source.metadata_digest {
+            Some(d) => store.attestation(d)?.and_then(|b| created_at(&b)),
             None => None,
         };
-        inv.set_facts(
-            &model,
-            &version,
-            Facts::from_input(&input, tier),
-            created_at,
-        );
+        inv.set_facts(&source, Facts::from_input(&input, tier), created_at);
     }
     Ok(inv)
+}
+
+/// The trust store as of `as_of` (RFC 3339 UTC): the `key_change` records up to that time,
+/// replayed in order, so a report for a past date lists the keys of that date.
+pub fn trust_as_of(
+    store: &dyn Store,
+    as_of: &str,
+) -> Result<crate::attest::TrustStore, InventoryError> {
+    let mut trust = crate::attest::TrustStore::new();
+    for stored in store.records_of_kind(crate::ledger::RecordKind::KeyChange)? {
+        let record = crate::ledger::parse_record(&stored.bytes)?;
+        if record.time.as_str() > as_of {
+            break;
+        }
+        let bad = |problem: String| fold::FoldError {
+            index: record.index,
+            problem,
+        };
+        let change: crate::attest::KeyChange = serde_json::from_value(record.body)
+            .map_err(|e| bad(format!("not a key change: {e}")))?;
+        let at = crate::clock::parse_rfc3339(&record.time).map_err(|e| bad(e.to_string()))?;
+        trust.apply(&change, at).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(trust)
 }
 
 /// `model.created_at` of a model-metadata envelope, if it has one.

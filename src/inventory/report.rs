@@ -16,12 +16,14 @@
 //! - **approval currency**: the share of P whose latest production allow counted at least one
 //!   approval and none of them has expired at `as_of`.
 //! - **promotions**: the first deploying allow of a (model, version) to a production environment
-//!   that is not a rollback. **lead time** = promotion time − `model.created_at` of the counted
-//!   metadata, in hours (median; p90 by nearest rank), over promotions in the window;
-//!   **deployment frequency** = distinct (model, version) promoted in the window, per 7 days;
-//!   **change failure rate** = promotions in the window followed within `failure_days` (and by
-//!   `as_of`) by a rollback allow of the same model to the same environment or by the version's
-//!   retirement, over all promotions in the window. The window is `(as_of − window_days, as_of]`.
+//!   that is not a rollback — one per model version, however many production environments.
+//!   **lead time** = promotion time − `model.created_at` of the counted metadata, in hours
+//!   (median; p90 by nearest rank), over promotions in the window; **deployment frequency** =
+//!   distinct (model, version) promoted in the window, per 7 days; **change failure rate** =
+//!   promotions in the window followed within `failure_days` (and by `as_of`) by a rollback
+//!   allow of the same model to a production environment the version was promoted to, or by the
+//!   version's retirement, over all promotions in the window. The window is
+//!   `(as_of − window_days, as_of]`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -536,37 +538,44 @@ fn promotions(inv: &Inventory, options: &ReportOptions) -> Vec<Promotion> {
             .filter_map(|d| Some((d.environment.as_str(), time(&d.time)?)))
             .collect();
         for (version, v) in &entry.versions {
-            let mut promoted: BTreeSet<&str> = BTreeSet::new();
-            for d in v.decisions.iter().filter(|d| is_promotion(d, options)) {
-                if !promoted.insert(&d.environment) {
-                    continue;
-                }
-                let Some(at) = time(&d.time) else { continue };
-                if at <= window_start || at > options.as_of {
-                    continue;
-                }
-                let until = plus(at, horizon).min(options.as_of);
-                let rolled_back = rollbacks
-                    .iter()
-                    .any(|(env, t)| *env == d.environment && *t > at && *t <= until);
-                let retired = [v.retired.as_ref(), entry.retired.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(_, t, _)| time(t))
-                    .any(|t| t > at && t <= until);
-                let lead_hours = v
-                    .created_at
-                    .as_deref()
-                    .and_then(time)
-                    .map(|c| round((at - c).as_seconds_f64() / 3600.0, 2));
-                out.push(Promotion {
-                    tier: v.tier.unwrap_or(0),
-                    model: model.clone(),
-                    version: version.clone(),
-                    failed: rolled_back || retired,
-                    lead_hours,
-                });
+            // One promotion per (model, version): its first; a rollback in any production
+            // environment the version was promoted to counts against it.
+            let promoted: BTreeSet<&str> = v
+                .decisions
+                .iter()
+                .filter(|d| is_promotion(d, options))
+                .map(|d| d.environment.as_str())
+                .collect();
+            let Some(first) = v.decisions.iter().find(|d| is_promotion(d, options)) else {
+                continue;
+            };
+            let Some(at) = time(&first.time) else {
+                continue;
+            };
+            if at <= window_start || at > options.as_of {
+                continue;
             }
+            let until = plus(at, horizon).min(options.as_of);
+            let rolled_back = rollbacks
+                .iter()
+                .any(|(env, t)| promoted.contains(env) && *t > at && *t <= until);
+            let retired = [v.retired.as_ref(), entry.retired.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, t, _)| time(t))
+                .any(|t| t > at && t <= until);
+            let lead_hours = v
+                .created_at
+                .as_deref()
+                .and_then(time)
+                .map(|c| round((at - c).as_seconds_f64() / 3600.0, 2));
+            out.push(Promotion {
+                tier: v.tier.unwrap_or(0),
+                model: model.clone(),
+                version: version.clone(),
+                failed: rolled_back || retired,
+                lead_hours,
+            });
         }
     }
     out
@@ -667,9 +676,9 @@ fn expiring(inv: &Inventory, trust: &TrustStore, options: &ReportOptions) -> Vec
                     }
                 }
             }
-            if let (Some(f), Some(d)) = (&v.facts, v.latest()) {
+            if let (Some(f), Some(facts_time)) = (&v.facts, &v.facts_time) {
                 if f.validation_next_due_days >= 0 {
-                    if let Some(t) = time(&d.time)
+                    if let Some(t) = time(facts_time)
                         .map(|t| plus(t, days(f.validation_next_due_days)))
                         .filter(|t| within(*t))
                     {

@@ -100,7 +100,13 @@ pub async fn post_webhook(
             &state.ws.production_environments(),
         )?;
         let mut writer = state.writer()?;
-        let recorded = webhook::record(&mut *writer, &deployed, &environment, now)?;
+        let recorded = webhook::record(
+            &mut *writer,
+            &deployed,
+            &environment,
+            now,
+            delivery.signed_at,
+        )?;
         let mut answer = json!({
             "status": if recorded.is_some() { "recorded" } else { "already_recorded" },
             "delivery": delivery.id,

@@ -239,7 +239,7 @@ fn the_webhook_and_the_sync_share_the_latest_deployment() {
         version: "1".into(),
         alias: "champion".into(),
     };
-    webhook::record(&mut store, &d, "production", now())
+    webhook::record(&mut store, &d, "production", now(), now().unix_timestamp())
         .unwrap()
         .unwrap();
     let options = SyncOptions::new("production");

@@ -156,6 +156,8 @@ pub struct Delivery {
     pub action: String,
     /// The event's fields.
     pub data: serde_json::Value,
+    /// `X-MLflow-Timestamp`, epoch seconds (signed with the body).
+    pub signed_at: i64,
 }
 
 fn mac(
@@ -259,6 +261,7 @@ pub fn verify(
         entity: event.entity,
         action: event.action,
         data: event.data,
+        signed_at: seconds,
     })
 }
 
@@ -310,21 +313,49 @@ pub fn classify(
 }
 
 /// Records `deployed` in `environment` at `time`, unless MLflow's latest report for the model
-/// there already names the version (then `None`).
+/// there already names the version, or was recorded after the delivery was signed (`signed_at`,
+/// epoch seconds: a replayed or late older delivery must not undo a newer one) — then `None`.
 pub fn record(
     store: &mut dyn Store,
     deployed: &Deployed,
     environment: &str,
     time: OffsetDateTime,
+    signed_at: i64,
 ) -> Result<Option<SealedRecord>, MlflowError> {
     let latest = latest_from_mlflow(store, environment)?;
     if latest.get(&deployed.model) == Some(&deployed.version) {
+        return Ok(None);
+    }
+    if newest_report(store, &deployed.model, environment)?.is_some_and(|t| t > signed_at) {
         return Ok(None);
     }
     let draft = observation(SOURCE_WEBHOOK, deployed, environment, time)?;
     Ok(append_one(store, AppendRequest::records(vec![draft]))?
         .into_iter()
         .next())
+}
+
+/// The time (epoch seconds) of the newest observation MLflow made of `model` in `environment`.
+fn newest_report(
+    store: &dyn Store,
+    model: &str,
+    environment: &str,
+) -> Result<Option<i64>, MlflowError> {
+    let mut newest = None;
+    for r in store.records_of_kind(crate::ledger::RecordKind::Observation)? {
+        let record = crate::ledger::parse_record(&r.bytes)?;
+        let b = &record.body;
+        let source = b.get("source").and_then(|v| v.as_str());
+        if (source == Some(super::SOURCE_SYNC) || source == Some(SOURCE_WEBHOOK))
+            && b.get("model").and_then(|v| v.as_str()) == Some(model)
+            && b.get("environment").and_then(|v| v.as_str()) == Some(environment)
+        {
+            newest = crate::clock::parse_rfc3339(&record.time)
+                .ok()
+                .map(|t| t.unix_timestamp());
+        }
+    }
+    Ok(newest)
 }
 
 #[cfg(test)]

@@ -208,6 +208,7 @@ fn only_production_alias_events_deploy() {
         entity: "model_version_alias".into(),
         action: "created".into(),
         data: serde_json::json!({"name": "m", "alias": "shadow-test", "version": "3"}),
+        signed_at: 0,
     };
     assert!(
         matches!(classify(&d, &aliases).unwrap(), WebhookAction::Ignore(r) if r.contains("not a production alias"))
@@ -269,14 +270,37 @@ fn a_redelivered_alias_is_recorded_once() {
         alias: "prod".into(),
     };
     let now = at("1795772837");
-    let sealed = record(&mut store, &d, "production", now).unwrap().unwrap();
+    let signed = now.unix_timestamp();
+    let sealed = record(&mut store, &d, "production", now, signed)
+        .unwrap()
+        .unwrap();
     let rec = parse_record(&sealed.bytes).unwrap();
     assert_eq!(rec.kind, RecordKind::Observation);
     assert_eq!(
         rec.body,
         serde_json::json!({"source": "mlflow-webhook", "model": "m", "version": "2", "environment": "production"})
     );
-    assert!(record(&mut store, &d, "production", now).unwrap().is_none());
-    assert!(record(&mut store, &d, "staging", now).unwrap().is_some());
+    assert!(record(&mut store, &d, "production", now, signed)
+        .unwrap()
+        .is_none());
+    assert!(record(&mut store, &d, "staging", now, signed)
+        .unwrap()
+        .is_some());
     assert_eq!(crate::ledger::Store::size(&store).unwrap(), 2);
+    // A replayed (or late) delivery signed before the newest report moves nothing back.
+    let older = Deployed {
+        version: "1".into(),
+        ..d.clone()
+    };
+    assert!(record(&mut store, &older, "production", now, signed - 60)
+        .unwrap()
+        .is_none());
+    let newer = Deployed {
+        version: "3".into(),
+        ..d
+    };
+    assert!(record(&mut store, &newer, "production", now, signed)
+        .unwrap()
+        .is_some());
+    assert_eq!(crate::ledger::Store::size(&store).unwrap(), 3);
 }
