@@ -169,11 +169,7 @@ fn digest_named(name: &str, ext: &str, bytes: &[u8]) -> Result<String, String> {
     Ok(format!("sha256:{hex}"))
 }
 
-/// ASCII decimal without leading zeros.
+/// ASCII decimal without sign or leading zeros, as the ledger's text formats write indices.
 pub fn parse_index(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
-    s.parse().ok()
+    crate::ledger::checkpoint::parse_decimal(s).ok()
 }

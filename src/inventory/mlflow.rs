@@ -212,7 +212,7 @@ pub fn write_back(
     checkpoint_size: u64,
 ) -> Result<(), MlflowError> {
     for (what, value) in [("model", model), ("version", version)] {
-        if value.trim().is_empty() || value.chars().any(char::is_control) {
+        if !super::usable_name(value) {
             return Err(MlflowError::Invalid(format!(
                 "`{what}` must be a non-empty name without control characters"
             )));

@@ -173,6 +173,12 @@ impl Facts {
     }
 }
 
+/// Whether `value` can name a model, version, environment or report: not blank, no control
+/// characters (names are printed in reports and terminals).
+pub fn usable_name(value: &str) -> bool {
+    !value.trim().is_empty() && !value.chars().any(char::is_control)
+}
+
 /// Records read from the store per call while folding.
 const CHUNK: u64 = 4096;
 

@@ -28,7 +28,7 @@ pub struct ReportedDeployment {
 }
 
 fn nonempty(what: &str, value: &str) -> Result<(), InventoryError> {
-    if value.trim().is_empty() || value.chars().any(char::is_control) {
+    if !super::usable_name(value) {
         return Err(InventoryError::Invalid(format!(
             "`{what}` must be a non-empty name without control characters"
         )));

@@ -134,7 +134,7 @@ pub fn check_options(options: &ReportOptions) -> Result<(), String> {
 
 /// Refuses an empty name, one with control characters, or one over [`MAX_NAME_CHARS`].
 pub fn check_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() || name.chars().any(char::is_control) {
+    if !super::usable_name(name) {
         return Err(format!(
             "report name `{}` must be non-empty and without control characters",
             name.escape_debug()

@@ -348,7 +348,7 @@ pub fn parse_consistency_proof(text: &str) -> Result<Vec<[u8; 32]>, CheckpointEr
 }
 
 /// Parses ASCII decimal without sign or leading zeros (except `0` itself).
-fn parse_decimal(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_decimal(s: &str) -> Result<u64, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`{s}` is not an ASCII decimal number"));
     }

@@ -90,7 +90,7 @@ pub struct Deployed {
 
 /// A name the ledger can hold: non-empty, no control characters.
 fn check_name(what: &str, value: &str) -> Result<(), MlflowError> {
-    if value.trim().is_empty() || value.chars().any(char::is_control) {
+    if !crate::inventory::usable_name(value) {
         return Err(MlflowError::Invalid(format!(
             "the registry lists a {what} `{}` that is empty or holds control characters",
             value.escape_debug()

@@ -290,7 +290,7 @@ pub fn classify(
     let field = |name: &str| -> Result<String, WebhookError> {
         let value = delivery.data.get(name).and_then(|v| v.as_str());
         match value {
-            Some(v) if !v.trim().is_empty() && !v.chars().any(char::is_control) => Ok(v.to_owned()),
+            Some(v) if crate::inventory::usable_name(v) => Ok(v.to_owned()),
             _ => Err(WebhookError::Payload(format!(
                 "`data.{name}` is missing or not a usable name"
             ))),
