@@ -30,9 +30,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use super::fold::{DecisionEvent, Inventory, VersionEntry};
+mod delivery;
+mod expiring;
+
+pub use delivery::{median, nearest_rank};
+
+use super::fold::{Inventory, VersionEntry};
 use crate::attest::TrustStore;
 use crate::clock::{parse_rfc3339, rfc3339};
+use delivery::{delivery, promotions, weekly};
+use expiring::expiring;
 
 /// The `version` of the report format.
 pub const REPORT_VERSION: u64 = 1;
@@ -86,11 +93,11 @@ impl Ratio {
     }
 }
 
-fn share(n: u64, d: u64) -> Option<f64> {
+pub(super) fn share(n: u64, d: u64) -> Option<f64> {
     (d > 0).then(|| round(n as f64 / d as f64, 4))
 }
 
-fn round(x: f64, places: i32) -> f64 {
+pub(super) fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (x * f).round() / f
 }
@@ -241,16 +248,8 @@ pub struct WeekCount {
 /// Weeks of decision history the report charts.
 pub const WEEKS: i64 = 12;
 
-fn time(s: &str) -> Option<OffsetDateTime> {
+pub(super) fn time(s: &str) -> Option<OffsetDateTime> {
     parse_rfc3339(s).ok()
-}
-
-struct Promotion {
-    tier: i64,
-    model: String,
-    version: String,
-    failed: bool,
-    lead_hours: Option<f64>,
 }
 
 /// Computes the report over `inv` (folded up to `options.as_of`), with `trust` for key expiries.
@@ -303,39 +302,6 @@ pub fn build_report(inv: &Inventory, trust: &TrustStore, options: &ReportOptions
             decisions_per_week: weekly(inv, options.as_of),
         },
     }
-}
-
-/// Decisions per week for the [`WEEKS`] weeks ending at `as_of`.
-fn weekly(inv: &Inventory, as_of: OffsetDateTime) -> Vec<WeekCount> {
-    let start = minus(as_of, days(7 * WEEKS));
-    let mut weeks: Vec<WeekCount> = (0..WEEKS)
-        .map(|k| WeekCount {
-            week_start: rfc3339(plus(start, days(7 * k))),
-            allow: 0,
-            deny: 0,
-        })
-        .collect();
-    for d in inv
-        .models
-        .values()
-        .flat_map(|m| m.versions.values())
-        .flat_map(|v| v.decisions.iter())
-    {
-        let Some(t) = time(&d.time) else { continue };
-        if t <= start || t > as_of {
-            continue;
-        }
-        // Weeks are (start + 7k days, start + 7(k+1) days]: `as_of` itself falls in the last.
-        let k = usize::try_from(((t - start).whole_seconds() - 1) / (7 * 86_400)).unwrap_or(0);
-        if let Some(w) = weeks.get_mut(k) {
-            if d.allowed {
-                w.allow += 1;
-            } else {
-                w.deny += 1;
-            }
-        }
-    }
-    weeks
 }
 
 /// The members of P (see the module docs), sorted by model and version.
@@ -524,197 +490,8 @@ fn judge(
     j
 }
 
-/// Every promotion (see the module docs) up to `as_of`, with its outcome.
-fn promotions(inv: &Inventory, options: &ReportOptions) -> Vec<Promotion> {
-    let horizon = days(options.failure_days);
-    let window_start = minus(options.as_of, days(options.window_days));
-    let mut out = Vec::new();
-    for (model, entry) in &inv.models {
-        let rollbacks: Vec<(&str, OffsetDateTime)> = entry
-            .versions
-            .values()
-            .flat_map(|v| v.decisions.iter())
-            .filter(|d| d.allowed && !d.dry_run && d.rollback)
-            .filter_map(|d| Some((d.environment.as_str(), time(&d.time)?)))
-            .collect();
-        for (version, v) in &entry.versions {
-            // One promotion per (model, version): its first; a rollback in any production
-            // environment the version was promoted to counts against it.
-            let promoted: BTreeSet<&str> = v
-                .decisions
-                .iter()
-                .filter(|d| is_promotion(d, options))
-                .map(|d| d.environment.as_str())
-                .collect();
-            let Some(first) = v.decisions.iter().find(|d| is_promotion(d, options)) else {
-                continue;
-            };
-            let Some(at) = time(&first.time) else {
-                continue;
-            };
-            if at <= window_start || at > options.as_of {
-                continue;
-            }
-            let until = plus(at, horizon).min(options.as_of);
-            let rolled_back = rollbacks
-                .iter()
-                .any(|(env, t)| promoted.contains(env) && *t > at && *t <= until);
-            let retired = [v.retired.as_ref(), entry.retired.as_ref()]
-                .into_iter()
-                .flatten()
-                .filter_map(|(_, t, _)| time(t))
-                .any(|t| t > at && t <= until);
-            let lead_hours = v
-                .created_at
-                .as_deref()
-                .and_then(time)
-                .map(|c| round((at - c).as_seconds_f64() / 3600.0, 2));
-            out.push(Promotion {
-                tier: v.tier.unwrap_or(0),
-                model: model.clone(),
-                version: version.clone(),
-                failed: rolled_back || retired,
-                lead_hours,
-            });
-        }
-    }
-    out
-}
-
-fn is_promotion(d: &DecisionEvent, options: &ReportOptions) -> bool {
-    d.allowed && !d.dry_run && !d.rollback && options.production.contains(&d.environment)
-}
-
-/// Fills the delivery KPIs from `promotions` (already within the window).
-fn delivery<'a>(
-    k: &mut Kpis,
-    promotions: impl Iterator<Item = &'a Promotion>,
-    options: &ReportOptions,
-) {
-    let promotions: Vec<&Promotion> = promotions.collect();
-    let distinct: BTreeSet<(&str, &str)> = promotions
-        .iter()
-        .map(|p| (p.model.as_str(), p.version.as_str()))
-        .collect();
-    let window = options.window_days.max(1);
-    k.deployment_frequency = Frequency {
-        per_week: round(distinct.len() as f64 * 7.0 / window as f64, 2),
-        count: distinct.len() as u64,
-        window_days: options.window_days,
-    };
-    let failed = promotions.iter().filter(|p| p.failed).count() as u64;
-    k.change_failure_rate = FailureRate {
-        numerator: failed,
-        denominator: promotions.len() as u64,
-        ratio: share(failed, promotions.len() as u64),
-        window_days: options.window_days,
-    };
-    let mut hours: Vec<f64> = promotions.iter().filter_map(|p| p.lead_hours).collect();
-    hours.sort_by(f64::total_cmp);
-    k.lead_time_to_production_hours = LeadTime {
-        median: median(&hours),
-        p90: nearest_rank(&hours, 90),
-        count: hours.len() as u64,
-    };
-}
-
-/// The median of sorted values.
-pub fn median(sorted: &[f64]) -> Option<f64> {
-    let n = sorted.len();
-    if n == 0 {
-        return None;
-    }
-    let mid = n / 2;
-    let m = if n % 2 == 1 {
-        sorted.get(mid).copied()
-    } else {
-        Some((sorted.get(mid - 1)? + sorted.get(mid)?) / 2.0)
-    };
-    m.map(|x| round(x, 2))
-}
-
-/// The `p`-th percentile of sorted values by nearest rank (the smallest value with at least
-/// `p`% of the values at or below it).
-pub fn nearest_rank(sorted: &[f64], p: u64) -> Option<f64> {
-    let n = sorted.len() as u64;
-    if n == 0 {
-        return None;
-    }
-    let rank = (p * n).div_ceil(100).max(1);
-    sorted
-        .get(usize::try_from(rank - 1).ok()?)
-        .map(|x| round(*x, 2))
-}
-
-/// Approvals and waivers of the latest allow of every live version, validations falling due,
-/// and trusted keys whose validity ends, within the horizon after `as_of`; soonest first.
-fn expiring(inv: &Inventory, trust: &TrustStore, options: &ReportOptions) -> Vec<Expiring> {
-    let end = plus(options.as_of, days(options.expiring_days));
-    let within = |t: OffsetDateTime| t > options.as_of && t <= end;
-    let mut out = Vec::new();
-    for (model, entry) in inv.models.iter().filter(|(_, e)| e.retired.is_none()) {
-        for (version, v) in entry.versions.iter().filter(|(_, v)| v.retired.is_none()) {
-            let item = |what: String, at: OffsetDateTime| Expiring {
-                model: Some(model.clone()),
-                version: Some(version.clone()),
-                what,
-                expires_at: rfc3339(at),
-            };
-            let mut latest_per_env: BTreeMap<&str, &DecisionEvent> = BTreeMap::new();
-            for d in v.decisions.iter().filter(|d| d.allowed && !d.dry_run) {
-                latest_per_env.insert(&d.environment, d);
-            }
-            for (env, d) in latest_per_env {
-                for (role, who, expires) in &d.approvals {
-                    if let Some(t) = time(expires).filter(|t| within(*t)) {
-                        out.push(item(format!("{role} approval by {who} for {env}"), t));
-                    }
-                }
-                for (ticket, expires) in &d.waivers {
-                    if let Some(t) = time(expires).filter(|t| within(*t)) {
-                        out.push(item(format!("waiver {ticket} for {env}"), t));
-                    }
-                }
-            }
-            if let (Some(f), Some(facts_time)) = (&v.facts, &v.facts_time) {
-                if f.validation_next_due_days >= 0 {
-                    if let Some(t) = time(facts_time)
-                        .map(|t| plus(t, days(f.validation_next_due_days)))
-                        .filter(|t| within(*t))
-                    {
-                        out.push(item("validation due".to_owned(), t));
-                    }
-                }
-            }
-        }
-    }
-    for k in trust.keys().filter(|k| k.revoked.is_none()) {
-        if let Some(t) = k.not_after.filter(|t| within(*t)) {
-            out.push(Expiring {
-                model: None,
-                version: None,
-                what: format!(
-                    "key {} of {}",
-                    k.key_id.chars().take(16).collect::<String>(),
-                    k.principal
-                ),
-                expires_at: rfc3339(t),
-            });
-        }
-    }
-    out.sort_by(|a, b| {
-        (&a.expires_at, &a.model, &a.version, &a.what).cmp(&(
-            &b.expires_at,
-            &b.model,
-            &b.version,
-            &b.what,
-        ))
-    });
-    out
-}
-
 /// `n` days, at most 10,000 years (time arithmetic never overflows).
-fn days(n: impl TryInto<i64>) -> Duration {
+pub(super) fn days(n: impl TryInto<i64>) -> Duration {
     Duration::days(
         n.try_into()
             .unwrap_or(i64::MAX)
@@ -723,13 +500,13 @@ fn days(n: impl TryInto<i64>) -> Duration {
 }
 
 /// `t + d`, saturating at the largest representable time.
-fn plus(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+pub(super) fn plus(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
     t.checked_add(d)
         .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
 }
 
 /// `t − d`, saturating at the smallest representable time.
-fn minus(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+pub(super) fn minus(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
     t.checked_sub(d)
         .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc())
 }
