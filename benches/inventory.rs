@@ -14,6 +14,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+/// The allocator the `modelgate` binary uses (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use common::*;
