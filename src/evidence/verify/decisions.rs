@@ -227,3 +227,101 @@ pub(super) fn check_replay(c: &Contents, run: &mut Run) {
         )
     });
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    //! The attestation check on decisions an engine could have recorded dishonestly (the record
+    //! bytes are edited in memory here; in a pack they would also need the engine's signature
+    //! and a proof, which the other checks require).
+    use super::*;
+    use crate::evidence::archive::read_tar_gz;
+
+    fn golden() -> Contents {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/evidence/golden/credit-risk-scorer.tar.gz"
+        );
+        let files = read_tar_gz(&std::fs::read(path).unwrap()).unwrap();
+        let (contents, problems) = Contents::read(&files);
+        assert!(problems.is_empty(), "{problems:?}");
+        contents
+    }
+
+    fn waived(c: &Contents) -> PackDecision {
+        c.decisions
+            .iter()
+            .find(|d| !d.body.waivers.is_empty())
+            .unwrap()
+            .clone()
+    }
+
+    fn check(c: &Contents, d: &PackDecision) -> Result<(), String> {
+        check_decision_attestations(c, d, &mut 0)
+    }
+
+    #[test]
+    fn the_recorded_decisions_pass() {
+        let c = golden();
+        for d in &c.decisions {
+            check(&c, d).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_waiver_that_did_not_count_or_had_lapsed_is_refused() {
+        let c = golden();
+        let mut d = waived(&c);
+        let digest = d.body.waivers[0].attestation.clone();
+        for a in d
+            .body
+            .attestations
+            .iter_mut()
+            .filter(|a| a.digest == digest)
+        {
+            a.counted = false;
+        }
+        let err = check(&c, &d).unwrap_err();
+        assert!(
+            err.contains("is not a counted attestation signed by that risk officer"),
+            "{err}"
+        );
+
+        let mut d = waived(&c);
+        d.body.waivers[0].expires = d.time.clone();
+        assert!(check(&c, &d).unwrap_err().contains("had lapsed"));
+
+        let mut d = waived(&c);
+        d.body.waivers[0].granted_by = "mallory@example.com".into();
+        assert!(check(&c, &d)
+            .unwrap_err()
+            .contains("granted by mallory@example.com"));
+    }
+
+    #[test]
+    fn a_misrecorded_kind_or_an_approval_in_another_role_is_refused() {
+        let c = golden();
+        let mut d = c
+            .decisions
+            .iter()
+            .find(|d| !d.body.approvals.is_empty())
+            .unwrap()
+            .clone();
+        d.body.attestations[0].predicate_type = "https://example.com/other/v1".into();
+        assert!(check(&c, &d).unwrap_err().contains("is recorded as"));
+
+        let mut d = c
+            .decisions
+            .iter()
+            .find(|d| !d.body.approvals.is_empty())
+            .unwrap()
+            .clone();
+        d.body.approvals[0].role = "risk-officer".into();
+        d.body.approvals[0].approver = "olivia@example.com".into();
+        let err = check(&c, &d).unwrap_err();
+        assert!(
+            err.contains("approval by olivia@example.com is not a counted attestation"),
+            "{err}"
+        );
+    }
+}
