@@ -269,3 +269,36 @@ fn the_snapshot_is_read_not_recomputed() {
     assert_eq!(read, None);
     assert!(report.contains("priced-from-snapshot"));
 }
+
+/// The compact state keeps the rule of the facts source: the newest decision that counted
+/// model metadata, else the newest.
+#[test]
+fn the_facts_source_is_the_newest_decision_with_metadata_else_the_newest() {
+    use modelgate::inventory::fold::{DecisionEvent, VersionEntry};
+    let event = |index: u64, metadata: bool| DecisionEvent {
+        index,
+        time: format!("2026-11-2{index}T00:00:00Z"),
+        environment: "staging".into(),
+        allowed: false,
+        rollback: false,
+        dry_run: false,
+        approvals: vec![],
+        waivers: vec![],
+        denied_by: vec!["p".into()],
+        input_digest: format!("sha256:{index}"),
+        metadata_digest: metadata.then(|| format!("sha256:md{index}")),
+    };
+    let source = |v: &VersionEntry| v.facts_decision().map(|d| d.index);
+    let mut v = VersionEntry::default();
+    assert_eq!(source(&v), None);
+    v.record(event(1, false));
+    assert_eq!(source(&v), Some(1));
+    v.record(event(2, true));
+    assert_eq!(source(&v), Some(2));
+    v.record(event(3, false));
+    v.record(event(4, false));
+    assert_eq!(source(&v), Some(2));
+    v.record(event(5, true));
+    assert_eq!(source(&v), Some(5));
+    assert_eq!(v.decision_count, 5);
+}

@@ -135,7 +135,8 @@ pub struct VersionEntry {
     /// Its newest decision.
     #[serde(rename = "nw", default, skip_serializing_if = "Option::is_none")]
     pub newest: Option<SourceDecision>,
-    /// Its newest decision that counted model metadata.
+    /// Its newest decision that counted model metadata, when that is not [`VersionEntry::newest`]
+    /// (kept once, not twice).
     #[serde(rename = "nm", default, skip_serializing_if = "Option::is_none")]
     pub newest_with_metadata: Option<SourceDecision>,
     /// Per environment: its latest decision, latest deploying allow, first promotion and
@@ -173,10 +174,16 @@ impl VersionEntry {
             input_digest: d.input_digest,
             metadata_digest: d.metadata_digest,
         };
-        if source.metadata_digest.is_some() {
-            self.newest_with_metadata = Some(source.clone());
+        let previous = self.newest.replace(source);
+        if self
+            .newest
+            .as_ref()
+            .is_some_and(|n| n.metadata_digest.is_some())
+        {
+            self.newest_with_metadata = None;
+        } else if let Some(p) = previous.filter(|p| p.metadata_digest.is_some()) {
+            self.newest_with_metadata = Some(p);
         }
-        self.newest = Some(source);
         let env = self.environments.entry(d.environment).or_default();
         let deploying = d.allowed && !d.dry_run;
         if deploying {
@@ -204,7 +211,10 @@ impl VersionEntry {
     /// The decision its facts are read from: the newest that counted model metadata, else the
     /// newest (the evidence pack's inventory entry uses the same rule).
     pub fn facts_decision(&self) -> Option<&SourceDecision> {
-        self.newest_with_metadata.as_ref().or(self.newest.as_ref())
+        match &self.newest {
+            Some(n) if n.metadata_digest.is_some() => Some(n),
+            newest => self.newest_with_metadata.as_ref().or(newest.as_ref()),
+        }
     }
 
     /// Its latest deploying allow (not a dry run) to `environment`.
