@@ -302,3 +302,36 @@ fn the_facts_source_is_the_newest_decision_with_metadata_else_the_newest() {
     assert_eq!(source(&v), Some(5));
     assert_eq!(v.decision_count, 5);
 }
+
+/// A long tail after the snapshot (4,096 records or more) is folded once: the snapshot is
+/// written anew, so the next report reads no record again.
+#[test]
+fn a_long_tail_after_the_snapshot_is_saved_into_a_new_one() {
+    use modelgate::ledger::{AppendRequest, RecordDraft, RecordKind, Store};
+    let mut f = populated();
+    let path = f.dir.path().join("inventory.snapshot");
+    let as_of = later(&f, 1);
+    warm(&f, &path, as_of);
+    let at = later(&f, 0) + Duration::hours(2);
+    let drafts = (0..4_100)
+        .map(|k| RecordDraft {
+            kind: RecordKind::Observation,
+            time: at,
+            body: serde_json::json!({"source": "sync", "model": format!("bulk-{}", k % 50), "version": "1", "environment": "staging"}),
+        })
+        .collect();
+    let outcome = f
+        .store
+        .append_batch(&[AppendRequest {
+            drafts,
+            ..AppendRequest::default()
+        }])
+        .unwrap();
+    outcome.into_iter().next().unwrap().unwrap();
+    let (got, read) = warm(&f, &path, as_of);
+    assert!(read.is_some());
+    assert_eq!(got, cold(&f, as_of));
+    let (again, read) = warm(&f, &path, as_of);
+    assert_eq!(read, None, "the tail is in the new snapshot");
+    assert_eq!(again, got);
+}
