@@ -18,6 +18,7 @@ mod common;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,7 +26,7 @@ use modelgate::canonical::to_canonical_vec;
 use modelgate::clock::rfc3339;
 use modelgate::digest::sha256_prefixed;
 use modelgate::engine::load_trust;
-use modelgate::inventory::{build_report, load, render, ReportOptions};
+use modelgate::inventory::{build_report, load, load_with_snapshot, render, ReportOptions};
 use modelgate::ledger::{AppendRequest, RecordDraft, RecordKind, Store};
 use serde_json::{json, Value};
 
@@ -73,17 +74,16 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn main() {
-    let records: u64 = std::env::var("MODELGATE_BENCH_RECORDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
-    let versions = records / PER_VERSION;
-    let models = versions / VERSIONS;
-    let mut f = Fixture::new();
-    let templates = templates(&mut f);
-    let as_of = now() + time::Duration::days(84);
-    let step = 84.0 * 86_400.0 / records as f64;
+/// Appends versions `from..to` (nine decisions and one observation each), record `*i` at
+/// `time_of(*i)`.
+fn append_versions(
+    f: &mut Fixture,
+    templates: &[Template],
+    models: u64,
+    (from, to): (u64, u64),
+    i: &mut u64,
+    time_of: &dyn Fn(u64) -> time::OffsetDateTime,
+) {
     let envs = [
         "staging",
         "staging",
@@ -95,13 +95,10 @@ fn main() {
         "production",
         "production",
     ];
-
-    let started = Instant::now();
-    let mut i = 0u64;
-    let mut v = 0u64;
-    while v < versions {
+    let mut v = from;
+    while v < to {
         let mut request = AppendRequest::default();
-        for _ in 0..BATCH_VERSIONS.min(versions - v) {
+        for _ in 0..BATCH_VERSIONS.min(to - v) {
             let model = format!("model-{:05}", v % models);
             let version = format!("{}.{}.0", v / models, v % 7);
             let t = &templates[((v + v / models) % templates.len() as u64) as usize];
@@ -114,7 +111,7 @@ fn main() {
                 .attestations
                 .push((input_digest.clone(), input_bytes));
             for (k, env) in envs.iter().enumerate() {
-                let time = now() + time::Duration::seconds_f64(step * i as f64);
+                let time = time_of(*i);
                 let mut body = t.body.clone();
                 body["time"] = rfc3339(time).into();
                 body["request"]["model"] = model.clone().into();
@@ -127,9 +124,9 @@ fn main() {
                     time,
                     body,
                 });
-                i += 1;
+                *i += 1;
             }
-            let time = now() + time::Duration::seconds_f64(step * i as f64);
+            let time = time_of(*i);
             let env = if v.is_multiple_of(50) {
                 "production"
             } else {
@@ -140,27 +137,42 @@ fn main() {
                 time,
                 body: json!({"source": "bench", "model": if v.is_multiple_of(50) { format!("unregistered-{v}") } else { model.clone() }, "version": version, "environment": env}),
             });
-            i += 1;
+            *i += 1;
             v += 1;
         }
         let outcome = f.store.append_batch(&[request]).unwrap();
         outcome.into_iter().next().unwrap().unwrap();
     }
-    let built = started.elapsed();
-    let size = f.size();
-    let db = std::fs::metadata(f.ws.ledger_path()).map_or(0, |m| m.len());
+}
 
-    let options = ReportOptions::new(as_of, f.ws.production_environments());
+/// Median timings of the JSON report: read (fold, policy inputs, trust), compute, JSON, HTML.
+struct Timings {
+    read: Duration,
+    compute: Duration,
+    json: Duration,
+    html: Duration,
+}
+
+/// Times the report `RUNS` times, through the snapshot at `snapshot` when given; `before`
+/// runs (untimed) before each run.
+fn time_report(
+    f: &Fixture,
+    options: &ReportOptions,
+    snapshot: Option<&Path>,
+    before: &mut dyn FnMut(),
+) -> (Timings, (modelgate::inventory::Report, usize, usize)) {
+    let as_of = rfc3339(options.as_of);
     let (mut read, mut compute, mut json, mut html) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut last = None;
     for _ in 0..RUNS {
+        before();
         let t = Instant::now();
-        let inv = load(&f.store, Some(&rfc3339(as_of)), &mut |_, _| {}).unwrap();
+        let inv = load_with_snapshot(&f.store, Some(&as_of), snapshot, &mut |_, _| {}).unwrap();
         let trust = load_trust(&f.store).unwrap();
         read.push(t.elapsed());
         let t = Instant::now();
-        let report = build_report(&inv, &trust, &options);
+        let report = build_report(&inv, &trust, options);
         compute.push(t.elapsed());
         let t = Instant::now();
         let bytes = serde_json::to_vec_pretty(&report).unwrap();
@@ -170,21 +182,116 @@ fn main() {
         html.push(t.elapsed());
         last = Some((report, bytes.len(), page.len()));
     }
-    let (report, json_bytes, html_bytes) = last.unwrap();
-    let (r, c, j, h) = (median(read), median(compute), median(json), median(html));
+    let timings = Timings {
+        read: median(read),
+        compute: median(compute),
+        json: median(json),
+        html: median(html),
+    };
+    (timings, last.unwrap())
+}
+
+impl Timings {
+    fn end_to_end(&self) -> f64 {
+        ms(self.read + self.compute + self.json)
+    }
+}
+
+fn main() {
+    let records: u64 = std::env::var("MODELGATE_BENCH_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let versions = records / PER_VERSION;
+    let models = versions / VERSIONS;
+    let mut f = Fixture::new();
+    let templates = templates(&mut f);
+    let as_of = now() + time::Duration::days(84);
+    let step = 84.0 * 86_400.0 / records as f64;
+    let started = Instant::now();
+    let mut i = 0u64;
+    let time_of = |i: u64| now() + time::Duration::seconds_f64(step * i as f64);
+    append_versions(&mut f, &templates, models, (0, versions), &mut i, &time_of);
+    let built = started.elapsed();
+    let size = f.size();
+    let db = std::fs::metadata(f.ws.ledger_path()).map_or(0, |m| m.len());
+
+    let options = ReportOptions::new(as_of, f.ws.production_environments());
+    let snapshot = f.ws.inventory_snapshot_path();
+    let (cold, (report, json_bytes, html_bytes)) = time_report(&f, &options, None, &mut || {});
+    let t = Instant::now();
+    load_with_snapshot(
+        &f.store,
+        Some(&rfc3339(as_of)),
+        Some(&snapshot),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let saving = t.elapsed();
+    let snapshot_bytes = std::fs::metadata(&snapshot).map_or(0, |m| m.len());
+    let (warm, (warm_report, _, _)) = time_report(&f, &options, Some(&snapshot), &mut || {});
+    assert_eq!(
+        serde_json::to_vec_pretty(&warm_report).unwrap(),
+        serde_json::to_vec_pretty(&report).unwrap()
+    );
+    // 1,000 records appended after the snapshot (100 new versions, within the report window);
+    // each run starts from the snapshot taken before them.
+    let kept = snapshot.with_extension("bench-copy");
+    std::fs::copy(&snapshot, &kept).unwrap();
+    let appended_from = f.size();
+    let late = |i: u64| as_of - time::Duration::seconds_f64(step * (records + 1_000 - i) as f64);
+    let mut j = records;
+    append_versions(
+        &mut f,
+        &templates,
+        models,
+        (versions, versions + 100),
+        &mut j,
+        &late,
+    );
+    let appended = f.size() - appended_from;
+    let (tail, (tail_report, _, _)) = time_report(&f, &options, Some(&snapshot), &mut || {
+        std::fs::copy(&kept, &snapshot).unwrap();
+    });
+    let cold_tail = load(&f.store, Some(&rfc3339(as_of)), &mut |_, _| {}).unwrap();
+    let trust = load_trust(&f.store).unwrap();
+    assert_eq!(
+        serde_json::to_vec_pretty(&build_report(&cold_tail, &trust, &options)).unwrap(),
+        serde_json::to_vec_pretty(&tail_report).unwrap()
+    );
+
     println!("Ledger: {size} records ({models} models, {versions} versions, {:.0} MB), built in {:.1} s.\n", db as f64 / 1e6, built.as_secs_f64());
     println!("Report: population {}, {} findings, {} expiring; JSON {json_bytes} bytes, HTML {html_bytes} bytes.\n", report.population, report.findings.len(), report.expiring.len());
-    println!("| part | median ms ({RUNS} runs) |");
-    println!("|---|---|");
     println!(
-        "| read: fold {size} records + {versions} policy inputs + trust | {:.0} |",
-        ms(r)
+        "Snapshot: {:.0} MB, written after a cold fold in {:.0} ms (fold + write).\n",
+        snapshot_bytes as f64 / 1e6,
+        ms(saving)
     );
+    println!("| part, median ms ({RUNS} runs) | cold (no snapshot) | warm (snapshot, nothing appended) | warm ({appended} records appended) |");
+    println!("|---|---|---|---|");
+    let row = |name: &str, pick: &dyn Fn(&Timings) -> Duration| {
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.0} |",
+            ms(pick(&cold)),
+            ms(pick(&warm)),
+            ms(pick(&tail))
+        );
+    };
+    row(
+        "read: fold + policy inputs + trust (+ snapshot read/write)",
+        &|t| t.read,
+    );
+    row(
+        "compute: population, KPIs per tier, findings, expiries",
+        &|t| t.compute,
+    );
+    row("render JSON", &|t| t.json);
+    row("render HTML (tables + SVG)", &|t| t.html);
     println!(
-        "| compute: population, KPIs per tier, findings, expiries | {:.0} |",
-        ms(c)
+        "| **JSON report end to end** | **{:.0}** | **{:.0}** | **{:.0}** |",
+        cold.end_to_end(),
+        warm.end_to_end(),
+        tail.end_to_end()
     );
-    println!("| render JSON | {:.0} |", ms(j));
-    println!("| render HTML (tables + SVG) | {:.0} |", ms(h));
-    println!("| **JSON report end to end** | **{:.0}** |", ms(r + c + j));
+    std::fs::remove_file(&kept).ok();
 }

@@ -553,17 +553,18 @@ impl Workspace {
         options: &crate::inventory::ReportOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<crate::inventory::Report, crate::inventory::InventoryError> {
-        use crate::inventory::{build_report, load, InventoryError};
+        use crate::inventory::{build_report, load_with_snapshot, InventoryError};
         let store = self
             .store()
             .map_err(|e| InventoryError::Invalid(e.to_string()))?;
         let as_of = crate::clock::rfc3339(options.as_of);
-        let inventory = load(&store, Some(&as_of), progress)?;
+        let snapshot = self.inventory_snapshot_path();
+        let inventory = load_with_snapshot(&store, Some(&as_of), Some(&snapshot), progress)?;
         let trust = crate::inventory::trust_as_of(&store, &as_of)?;
         Ok(build_report(&inventory, &trust, options))
     }
 
-    /// The inventory folded from the whole ledger (see [`crate::inventory::load`]).
+    /// The inventory folded from the whole ledger (see [`crate::inventory::load_with_snapshot`]).
     pub fn inventory(
         &self,
         progress: &mut dyn FnMut(u64, u64),
@@ -571,7 +572,16 @@ impl Workspace {
         let store = self
             .store()
             .map_err(|e| crate::inventory::InventoryError::Invalid(e.to_string()))?;
-        crate::inventory::load(&store, None, progress)
+        let snapshot = self.inventory_snapshot_path();
+        crate::inventory::load_with_snapshot(&store, None, Some(&snapshot), progress)
+    }
+
+    /// Where the inventory snapshot lives: beside the ledger, `<ledger>.inventory-snapshot`
+    /// (derived data, see [`crate::inventory::snapshot`]).
+    pub fn inventory_snapshot_path(&self) -> PathBuf {
+        let mut name = self.ledger_path().into_os_string();
+        name.push(".inventory-snapshot");
+        PathBuf::from(name)
     }
 }
 

@@ -35,7 +35,7 @@ fn ok() -> Criterion {
 fn missing(p: &'static str) -> Criterion {
     Criterion {
         complete: false,
-        missing: vec![p],
+        missing: vec![p.to_owned()],
     }
 }
 
@@ -75,13 +75,16 @@ fn version(
     decisions: Vec<DecisionEvent>,
     created: Option<&str>,
 ) -> VersionEntry {
-    VersionEntry {
+    let mut v = VersionEntry {
         tier: Some(tier),
-        decisions,
         facts: facts_,
         created_at: created.map(str::to_owned),
         ..VersionEntry::default()
+    };
+    for d in decisions {
+        v.record(d);
     }
+    v
 }
 
 fn put(inv: &mut Inventory, model: &str, ver: &str, v: VersionEntry) {
@@ -347,7 +350,7 @@ fn a_rollback_fails_a_change_only_within_the_horizon_and_by_as_of() {
     let v1 = version(1, Some(facts(true)), vec![rollback], None);
     put(&mut inv, "m", "1", v1);
     // Another promotion whose rollback came 8 days later: outside the 7-day horizon.
-    v2.decisions.push(allow(
+    v2.record(allow(
         2,
         "2026-11-10T12:00:00Z",
         "staging",
@@ -523,12 +526,17 @@ fn expiring_lists_approvals_and_waivers_within_the_horizon_soonest_first() {
         .versions
         .get_mut("1")
         .unwrap();
-    a.decisions[0].approvals.push((
+    let allow = a
+        .environments
+        .get_mut("production")
+        .and_then(|e| e.last_allow.as_mut())
+        .unwrap();
+    allow.approvals.push((
         "validator".into(),
         "victor@example.com".into(),
         "2026-12-10T00:00:00Z".into(),
     ));
-    a.decisions[0]
+    allow
         .waivers
         .push(("RISK-9".into(), "2026-12-02T00:00:00Z".into()));
     let rep = report(&inv);

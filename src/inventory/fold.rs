@@ -10,94 +10,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::RecordKind;
 
-/// One decision, as the inventory keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecisionEvent {
-    /// Ledger index.
-    pub index: u64,
-    /// Record time (RFC 3339 UTC).
-    pub time: String,
-    /// Target environment.
-    pub environment: String,
-    /// Allow (`true`) or deny.
-    pub allowed: bool,
-    /// A rollback request.
-    pub rollback: bool,
-    /// A dry run (judged, not deployed).
-    pub dry_run: bool,
-    /// The approvals that counted: (role, approver, expires).
-    pub approvals: Vec<(String, String, String)>,
-    /// Waivers applied: (ticket, expires).
-    pub waivers: Vec<(String, String)>,
-    /// The determining policy ids of a deny.
-    pub denied_by: Vec<String>,
-    /// Digest of the policy input.
-    pub input_digest: String,
-    /// Digest of the counted model-metadata envelope, if any.
-    pub metadata_digest: Option<String>,
-}
-
-/// A deployment the engine was told about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deployment {
-    /// Ledger index of the record that reported it.
-    pub index: u64,
-    /// Record time.
-    pub time: String,
-    /// Who reported it (`admission`, `mlflow`, `cli`, …).
-    pub source: String,
-}
-
-/// One model version in the inventory.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VersionEntry {
-    /// The verified risk tier of its latest decision that had one.
-    pub tier: Option<i64>,
-    /// Its decisions, in ledger order.
-    pub decisions: Vec<DecisionEvent>,
-    /// Deployments reported per environment (the latest report wins).
-    pub deployments: BTreeMap<String, Deployment>,
-    /// Set when the version was retired: (index, time, reason).
-    pub retired: Option<(u64, String, String)>,
-    /// Facts from the policy input of [`VersionEntry::facts_decision`] (filled after the fold).
-    pub facts: Option<super::Facts>,
-    /// The time of the decision the facts come from (day counts in them are relative to it).
-    pub facts_time: Option<String>,
-    /// `model.created_at` of its counted metadata, if known (filled after the fold).
-    pub created_at: Option<String>,
-}
-
-impl VersionEntry {
-    /// Its latest decision, if any.
-    pub fn latest(&self) -> Option<&DecisionEvent> {
-        self.decisions.last()
-    }
-
-    /// The decision its facts are read from: the newest that counted model metadata, else the
-    /// newest (the evidence pack's inventory entry uses the same rule).
-    pub fn facts_decision(&self) -> Option<&DecisionEvent> {
-        self.decisions
-            .iter()
-            .rev()
-            .find(|d| d.metadata_digest.is_some())
-            .or(self.latest())
-    }
-
-    /// Its latest deploying allow (not a dry run) to `environment`.
-    pub fn last_allow(&self, environment: &str) -> Option<&DecisionEvent> {
-        self.decisions
-            .iter()
-            .rev()
-            .find(|d| d.allowed && !d.dry_run && d.environment == environment)
-    }
-}
+pub use super::version::{
+    DecisionEvent, DeployingAllow, Deployment, EnvironmentState, LatestDecision, SourceDecision,
+    VersionEntry,
+};
 
 /// One model: its versions and whether it was retired as a whole.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelEntry {
     /// Versions by name.
     pub versions: BTreeMap<String, VersionEntry>,
@@ -116,6 +39,11 @@ pub struct Inventory {
     pub newest: Option<String>,
     /// Records after this time (RFC 3339 UTC) are skipped.
     pub as_of: Option<String>,
+    /// Decisions per instant (Unix time in nanoseconds): [allows, denies] — what the weekly
+    /// chart counts.
+    pub decision_times: BTreeMap<i128, [u64; 2]>,
+    /// Whether a record was skipped for being after `as_of`.
+    pub skipped: bool,
 }
 
 /// A record read in one pass: the kind and time, and the body fields of the three kinds the
@@ -263,6 +191,7 @@ impl Inventory {
             .as_deref()
             .is_some_and(|a| view.time.as_ref() > a)
         {
+            self.skipped = true;
             return Ok(());
         }
         self.records += 1;
@@ -324,11 +253,18 @@ impl Inventory {
                 if allowed && !request.dry_run {
                     self.redeployed(&request.model, &request.version, view.index);
                 }
+                if let Ok(t) = crate::clock::parse_rfc3339(&event.time) {
+                    let slot = self
+                        .decision_times
+                        .entry(t.unix_timestamp_nanos())
+                        .or_default();
+                    slot[usize::from(!allowed)] += 1;
+                }
                 let v = self.version_mut(&request.model, &request.version);
                 if b.tier.is_some() {
                     v.tier = b.tier;
                 }
-                v.decisions.push(event);
+                v.record(event);
             }
             RecordKind::Observation => {
                 let kind = RecordKind::Observation;
@@ -389,12 +325,16 @@ impl Inventory {
     }
 
     /// For each version with a decision, the decision its facts come from: the newest one that
-    /// counted model metadata, else the newest — what [`Inventory::set_facts`] needs.
+    /// counted model metadata, else the newest — what [`Inventory::set_facts`] needs. Versions
+    /// whose facts were already read from that decision at their current tier are left out.
     pub fn inputs_wanted(&self) -> Vec<FactsSource> {
         let mut out = Vec::new();
         for (model, m) in &self.models {
             for (version, v) in &m.versions {
                 if let Some(d) = v.facts_decision() {
+                    if v.facts_from == Some((d.index, v.tier.unwrap_or(0))) {
+                        continue;
+                    }
                     out.push(FactsSource {
                         model: model.clone(),
                         version: version.clone(),
@@ -425,6 +365,7 @@ impl Inventory {
         {
             v.facts = Some(facts);
             v.facts_time = Some(source.time.clone());
+            v.facts_from = Some((source.index, v.tier.unwrap_or(0)));
             v.created_at = created_at;
         }
     }

@@ -62,26 +62,25 @@ pub fn listing(inv: &Inventory) -> Vec<ModelListing> {
                         *slot = (index, version.clone());
                     }
                 };
-                for d in v.decisions.iter().filter(|d| d.allowed && !d.dry_run) {
-                    seen(&d.environment, d.index);
+                for (env, e) in &v.environments {
+                    if let Some(a) = &e.last_allow {
+                        seen(env, a.index);
+                    }
                 }
                 for (env, dep) in &v.deployments {
                     seen(env, dep.index);
                 }
                 let mut latest = BTreeMap::new();
-                let mut last_allow = BTreeMap::new();
-                for d in &v.decisions {
-                    let outcome = if d.allowed { "allow" } else { "deny" };
-                    latest.insert(
-                        d.environment.clone(),
-                        (outcome.to_owned(), d.index, d.time.clone()),
-                    );
-                    if d.allowed && !d.dry_run {
-                        last_allow.insert(d.environment.clone(), d);
+                for (env, e) in &v.environments {
+                    if let Some(d) = &e.latest {
+                        let outcome = if d.allowed { "allow" } else { "deny" };
+                        latest.insert(env.clone(), (outcome.to_owned(), d.index, d.time.clone()));
                     }
                 }
-                let approvals = last_allow
+                let approvals = v
+                    .environments
                     .iter()
+                    .filter_map(|(env, e)| Some((env, e.last_allow.as_ref()?)))
                     .flat_map(|(env, d)| {
                         d.approvals.iter().map(move |(role, who, expires)| {
                             (env.clone(), role.clone(), who.clone(), expires.clone())
@@ -100,7 +99,7 @@ pub fn listing(inv: &Inventory) -> Vec<ModelListing> {
                             ("business_owner", f.business_owner.clone()),
                         ])
                     }),
-                    decisions: v.decisions.len(),
+                    decisions: v.decision_count,
                     latest,
                     approvals,
                     deployments: v
@@ -108,9 +107,7 @@ pub fn listing(inv: &Inventory) -> Vec<ModelListing> {
                         .iter()
                         .map(|(env, d)| (env.clone(), (d.source.clone(), d.index, d.time.clone())))
                         .collect(),
-                    shadow: !registered
-                        && (!v.deployments.is_empty()
-                            || v.decisions.iter().any(|d| d.allowed && !d.dry_run)),
+                    shadow: !registered && (!v.deployments.is_empty() || v.ever_allowed()),
                     retired: v.retired.clone(),
                 });
             }

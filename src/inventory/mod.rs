@@ -1,5 +1,6 @@
 //! The model inventory and its completeness report (DESIGN §8, `docs/inventory.md`).
 //!
+//! - [`version`]: one model version as the fold keeps it.
 //! - [`fold`]: the inventory as a fold over the ledger — every model version decided about,
 //!   every deployment reported (admission, registry sync, `inventory observe`), retirements.
 //! - [`Facts`]: what the KPIs need about one version, derived from the policy input of its
@@ -10,8 +11,12 @@
 //! - [`list`]: every model and version seen, for `modelgate inventory list`.
 //! - [`render`]: the report as Markdown, CSV and HTML with inline SVG charts.
 //!
+//! - [`snapshot`]: the folded inventory saved beside the ledger, so the next fold reads only
+//!   the records appended since.
+//!
 //! [`load`] reads a store into an [`Inventory`] (streaming the records in chunks, then one
-//! policy input per version). Nothing here reads the wall clock: the report is as of a time the
+//! policy input per version); [`load_with_snapshot`] starts from a saved snapshot when one
+//! matches the ledger. Nothing here reads the wall clock: the report is as of a time the
 //! caller gives.
 
 pub mod fold;
@@ -21,11 +26,14 @@ pub mod record;
 pub mod render;
 pub mod report;
 pub mod scheduled;
+pub mod snapshot;
+pub mod version;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use fold::{Inventory, ModelEntry, VersionEntry};
 pub use report::{build_report, Report, ReportOptions};
+pub use snapshot::SnapshotError;
 
 use crate::attest::{Envelope, Statement};
 use crate::ledger::{LedgerError, Store};
@@ -50,20 +58,20 @@ pub enum InventoryError {
 
 /// One completeness criterion's result: whether it holds and the JSON pointers (into the policy
 /// input, `docs/policies.md`) of what is missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Criterion {
     /// Whether every required item is present.
     pub complete: bool,
     /// What is missing.
-    pub missing: Vec<&'static str>,
+    pub missing: Vec<String>,
 }
 
 impl Criterion {
     fn of(items: &[(&'static str, bool)]) -> Criterion {
-        let missing: Vec<&'static str> = items
+        let missing: Vec<String> = items
             .iter()
             .filter(|(_, ok)| !ok)
-            .map(|(p, _)| *p)
+            .map(|(p, _)| (*p).to_owned())
             .collect();
         Criterion {
             complete: missing.is_empty(),
@@ -74,7 +82,7 @@ impl Criterion {
 
 /// What the KPIs need about one model version (GOVERNANCE completeness rules and KPI
 /// definitions, tier-dependent), from the policy input of its latest decision.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
     /// Signed metadata verified for this version.
     pub registered: bool,
@@ -182,6 +190,10 @@ pub fn usable_name(value: &str) -> bool {
 /// Records read from the store per call while folding.
 const CHUNK: u64 = 4096;
 
+/// Records folded after a snapshot before it is written anew: fewer cost less to fold again
+/// than to rewrite the snapshot.
+const REWRITE_AFTER: u64 = CHUNK;
+
 /// Folds the ledger of `store` up to `as_of` (every record when `None`) and fills in each
 /// version's facts from the policy input of its latest decision. `progress(done, total)` is
 /// called after each chunk of records.
@@ -190,9 +202,32 @@ pub fn load(
     as_of: Option<&str>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Inventory, InventoryError> {
+    load_with_snapshot(store, as_of, None, progress)
+}
+
+/// [`load`], starting from the snapshot at `snapshot` when there is one that covers a prefix of
+/// this ledger and `as_of` is not before its newest record (see [`snapshot`]); only the records
+/// after it are folded, and only versions whose facts source changed have their policy input
+/// read. A snapshot that is missing, unreadable, of another format or of another ledger is
+/// ignored. After a fold from scratch that covered every record, or one that folded at least
+/// 4,096 records after the snapshot, the snapshot is written anew (a failure to write it is
+/// logged, not an error: it is derived data).
+pub fn load_with_snapshot(
+    store: &dyn Store,
+    as_of: Option<&str>,
+    snapshot: Option<&std::path::Path>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Inventory, InventoryError> {
     let size = store.size()?;
-    let mut inv = Inventory::new(as_of.map(str::to_owned));
-    let mut from = 0;
+    let saved = snapshot.and_then(|path| snapshot::read(path, store, size, as_of));
+    let (mut inv, mut from) = match saved {
+        Some((mut inv, covered)) => {
+            inv.as_of = as_of.map(str::to_owned);
+            (inv, covered)
+        }
+        None => (Inventory::new(as_of.map(str::to_owned)), 0),
+    };
+    let start = from;
     while from < size {
         let chunk = store.records(from, CHUNK.min(size - from))?;
         if chunk.is_empty() {
@@ -204,6 +239,20 @@ pub fn load(
         from = chunk.last().map_or(size, |r| r.index + 1);
         progress(from, size);
     }
+    read_facts(store, &mut inv)?;
+    if let Some(path) = snapshot {
+        let folded = size - start.min(size);
+        if !inv.skipped && from == size && (start == 0 || folded >= REWRITE_AFTER) && size > 0 {
+            if let Err(e) = snapshot::write(path, store, size, &inv) {
+                tracing::warn!("inventory snapshot `{}` not written: {e}", path.display());
+            }
+        }
+    }
+    Ok(inv)
+}
+
+/// Reads the facts of every version whose facts source is not read yet.
+fn read_facts(store: &dyn Store, inv: &mut Inventory) -> Result<(), InventoryError> {
     for source in inv.inputs_wanted() {
         // Fail closed: a version whose facts cannot be read is not silently turned into a
         // shadow entry.
@@ -235,7 +284,7 @@ pub fn load(
         };
         inv.set_facts(&source, Facts::from_input(&input, tier), created_at);
     }
-    Ok(inv)
+    Ok(())
 }
 
 /// The trust store as of `as_of` (RFC 3339 UTC): the `key_change` records up to that time,

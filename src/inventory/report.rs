@@ -322,8 +322,10 @@ fn population(inv: &Inventory, options: &ReportOptions) -> Vec<Member> {
                     }
                 }
             };
-            for d in v.decisions.iter().filter(|d| d.allowed && !d.dry_run) {
-                seen(&d.environment, d.index);
+            for (env, d) in &v.environments {
+                if let Some(a) = &d.last_allow {
+                    seen(env, a.index);
+                }
             }
             for (env, dep) in &v.deployments {
                 seen(env, dep.index);
@@ -435,12 +437,12 @@ fn judge(
             ("reproducibility", &f.reproducibility),
         ] {
             for p in &c.missing {
-                find(None, kind, (*p).to_owned());
+                find(None, kind, p.clone());
             }
         }
         if m.tier <= 1 {
             for p in &f.drift.missing {
-                find(None, "drift", (*p).to_owned());
+                find(None, "drift", p.clone());
             }
         }
         j.inventory = f.inventory.complete && !m.shadow;
@@ -451,31 +453,32 @@ fn judge(
         j.drift = (m.tier <= 1).then_some(false);
     }
     let last_allow = v
-        .decisions
+        .environments
         .iter()
-        .rev()
-        .find(|d| d.allowed && !d.dry_run && options.production.contains(&d.environment));
+        .filter(|(env, _)| options.production.contains(*env))
+        .filter_map(|(env, e)| Some((env, e.last_allow.as_ref()?)))
+        .max_by_key(|(_, d)| d.index);
     match last_allow {
         None => find(
             None,
             "approval-missing",
             "no production allow is recorded for this version".to_owned(),
         ),
-        Some(d) if d.approvals.is_empty() => find(
-            Some(d.environment.clone()),
+        Some((env, d)) if d.approvals.is_empty() => find(
+            Some(env.clone()),
             "approval-missing",
             format!(
                 "the production allow (record {}) counted no approval",
                 d.index
             ),
         ),
-        Some(d) => {
+        Some((env, d)) => {
             let mut current = true;
             for (role, who, expires) in &d.approvals {
                 if expires.as_str() <= as_of {
                     current = false;
                     find(
-                        Some(d.environment.clone()),
+                        Some(env.clone()),
                         "approval-expired",
                         format!(
                             "{role} approval by {who} expired at {expires} (record {})",

@@ -10,7 +10,7 @@ use super::{
     WeekCount, WEEKS,
 };
 use crate::clock::rfc3339;
-use crate::inventory::fold::{DecisionEvent, Inventory};
+use crate::inventory::fold::Inventory;
 
 /// One promotion and how it went.
 pub(super) struct Promotion {
@@ -31,24 +31,19 @@ pub(super) fn weekly(inv: &Inventory, as_of: OffsetDateTime) -> Vec<WeekCount> {
             deny: 0,
         })
         .collect();
-    for d in inv
-        .models
-        .values()
-        .flat_map(|m| m.versions.values())
-        .flat_map(|v| v.decisions.iter())
-    {
-        let Some(t) = time(&d.time) else { continue };
-        if t <= start || t > as_of {
+    let range = (
+        std::ops::Bound::Excluded(start.unix_timestamp_nanos()),
+        std::ops::Bound::Included(as_of.unix_timestamp_nanos()),
+    );
+    for (nanos, [allow, deny]) in inv.decision_times.range(range) {
+        let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(*nanos) else {
             continue;
-        }
+        };
         // Weeks are (start + 7k days, start + 7(k+1) days]: `as_of` itself falls in the last.
         let k = usize::try_from(((t - start).whole_seconds() - 1) / (7 * 86_400)).unwrap_or(0);
         if let Some(w) = weeks.get_mut(k) {
-            if d.allowed {
-                w.allow += 1;
-            } else {
-                w.deny += 1;
-            }
+            w.allow += allow;
+            w.deny += deny;
         }
     }
     weeks
@@ -63,23 +58,25 @@ pub(super) fn promotions(inv: &Inventory, options: &ReportOptions) -> Vec<Promot
         let rollbacks: Vec<(&str, OffsetDateTime)> = entry
             .versions
             .values()
-            .flat_map(|v| v.decisions.iter())
-            .filter(|d| d.allowed && !d.dry_run && d.rollback)
-            .filter_map(|d| Some((d.environment.as_str(), time(&d.time)?)))
+            .flat_map(|v| v.environments.iter())
+            .flat_map(|(env, e)| e.rollbacks.iter().map(move |t| (env.as_str(), t)))
+            .filter_map(|(env, t)| Some((env, time(t)?)))
             .collect();
         for (version, v) in &entry.versions {
             // One promotion per (model, version): its first; a rollback in any production
             // environment the version was promoted to counts against it.
-            let promoted: BTreeSet<&str> = v
-                .decisions
+            let candidates: Vec<(&str, &(u64, String))> = v
+                .environments
                 .iter()
-                .filter(|d| is_promotion(d, options))
-                .map(|d| d.environment.as_str())
+                .filter(|(env, _)| options.production.contains(*env))
+                .filter_map(|(env, e)| Some((env.as_str(), e.first_promotion.as_ref()?)))
                 .collect();
-            let Some(first) = v.decisions.iter().find(|d| is_promotion(d, options)) else {
+            let promoted: BTreeSet<&str> = candidates.iter().map(|(env, _)| *env).collect();
+            let Some((_, (_, first_time))) = candidates.iter().min_by_key(|(_, (index, _))| *index)
+            else {
                 continue;
             };
-            let Some(at) = time(&first.time) else {
+            let Some(at) = time(first_time) else {
                 continue;
             };
             if at <= window_start || at > options.as_of {
@@ -109,10 +106,6 @@ pub(super) fn promotions(inv: &Inventory, options: &ReportOptions) -> Vec<Promot
         }
     }
     out
-}
-
-pub(super) fn is_promotion(d: &DecisionEvent, options: &ReportOptions) -> bool {
-    d.allowed && !d.dry_run && !d.rollback && options.production.contains(&d.environment)
 }
 
 /// Fills the delivery KPIs from `promotions` (already within the window).

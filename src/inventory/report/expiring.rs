@@ -1,14 +1,12 @@
 //! What expires within the report's horizon: approvals and waivers of live allows, validations
 //! falling due, trusted keys reaching the end of their validity.
 
-use std::collections::BTreeMap;
-
 use time::OffsetDateTime;
 
 use super::{days, plus, time, Expiring, ReportOptions};
 use crate::attest::TrustStore;
 use crate::clock::rfc3339;
-use crate::inventory::fold::{DecisionEvent, Inventory};
+use crate::inventory::fold::Inventory;
 
 /// Approvals and waivers of the latest allow of every live version, validations falling due,
 /// and trusted keys whose validity ends, within the horizon after `as_of`; soonest first.
@@ -28,10 +26,10 @@ pub(super) fn expiring(
                 what,
                 expires_at: rfc3339(at),
             };
-            let mut latest_per_env: BTreeMap<&str, &DecisionEvent> = BTreeMap::new();
-            for d in v.decisions.iter().filter(|d| d.allowed && !d.dry_run) {
-                latest_per_env.insert(&d.environment, d);
-            }
+            let latest_per_env = v
+                .environments
+                .iter()
+                .filter_map(|(env, e)| Some((env, e.last_allow.as_ref()?)));
             for (env, d) in latest_per_env {
                 for (role, who, expires) in &d.approvals {
                     if let Some(t) = time(expires).filter(|t| within(*t)) {
