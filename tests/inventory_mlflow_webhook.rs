@@ -13,16 +13,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::Request;
 use common::Fixture;
-use http_support::{assert_error_shape, Answer};
+use http_support::{answer, Answer};
 use modelgate::clock::FixedClock;
 use modelgate::inventory::mlflow::webhook::SECRET_ENV;
 use modelgate::ledger::{parse_record, RecordKind, Store};
-use modelgate::server::router;
 use modelgate::server::state::AppState;
 use modelgate::workspace::Workspace;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
-use tower::ServiceExt as _;
 
 const PATH: &str = "/v1/integrations/mlflow/webhook";
 const DELIVERIES: &str = include_str!("fixtures/mlflow/webhook_deliveries.jsonl");
@@ -101,24 +99,7 @@ impl Served {
                 req = req.header(name, value.as_str());
             }
         }
-        let response = router(Arc::clone(&self.state))
-            .oneshot(req.body(Body::from(body.to_owned())).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let answer = Answer {
-            status,
-            headers,
-            body,
-        };
-        if status.is_client_error() || status.is_server_error() {
-            assert_error_shape(&answer);
-        }
-        answer
+        answer(&self.state, req.body(Body::from(body.to_owned())).unwrap()).await
     }
 
     fn observations(&self) -> Vec<Value> {

@@ -140,6 +140,7 @@ pub fn resolve_environment(
 #[derive(Deserialize)]
 struct ObservationView {
     body: ObservationBodyView,
+    time: String,
 }
 
 #[derive(Deserialize)]
@@ -150,12 +151,20 @@ struct ObservationBodyView {
     environment: String,
 }
 
-/// For each model, the version of the newest deployment MLflow (sync or webhook) reported in
-/// `environment`.
+/// The newest deployment MLflow (sync or webhook) reported of a model in an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    /// The version.
+    pub version: String,
+    /// When it was recorded (the record's time, RFC 3339 UTC).
+    pub time: String,
+}
+
+/// For each model, the newest deployment MLflow (sync or webhook) reported in `environment`.
 pub fn latest_from_mlflow(
     store: &dyn Store,
     environment: &str,
-) -> Result<BTreeMap<String, String>, MlflowError> {
+) -> Result<BTreeMap<String, Reported>, MlflowError> {
     let mut latest = BTreeMap::new();
     for r in store.records_of_kind(RecordKind::Observation)? {
         let o: ObservationView = serde_json::from_slice(&r.bytes).map_err(|e| FoldError {
@@ -166,7 +175,13 @@ pub fn latest_from_mlflow(
         if (b.source == SOURCE_SYNC || b.source == webhook::SOURCE_WEBHOOK)
             && b.environment == environment
         {
-            latest.insert(b.model, b.version);
+            latest.insert(
+                b.model,
+                Reported {
+                    version: b.version,
+                    time: o.time,
+                },
+            );
         }
     }
     Ok(latest)

@@ -142,21 +142,7 @@ impl Api {
                 .unwrap(),
             None => req.body(Body::empty()).unwrap(),
         };
-        let response = router(Arc::clone(&self.state)).oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let answer = Answer {
-            status,
-            headers,
-            body,
-        };
-        if status.is_client_error() || status.is_server_error() {
-            assert_error_shape(&answer);
-        }
-        answer
+        answer(&self.state, req).await
     }
 
     /// `GET path` with `token`.
@@ -306,4 +292,24 @@ impl Running {
             .unwrap()
             .unwrap();
     }
+}
+
+/// Runs `req` through a router over `state` and reads the whole answer; every 4xx/5xx answer is
+/// checked for the shared error shape.
+pub async fn answer(state: &Arc<AppState>, req: Request<Body>) -> Answer {
+    let response = router(Arc::clone(state)).oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let answer = Answer {
+        status,
+        headers,
+        body,
+    };
+    if status.is_client_error() || status.is_server_error() {
+        assert_error_shape(&answer);
+    }
+    answer
 }

@@ -176,7 +176,7 @@ pub fn sync_with_progress(
     let latest = latest_from_mlflow(store, &options.environment)?;
     let new: Vec<Deployed> = deployed
         .iter()
-        .filter(|d| latest.get(&d.model) != Some(&d.version))
+        .filter(|d| latest.get(&d.model).map(|r| &r.version) != Some(&d.version))
         .cloned()
         .collect();
     let mut drafts = vec![RecordDraft {

@@ -322,40 +322,20 @@ pub fn record(
     time: OffsetDateTime,
     signed_at: i64,
 ) -> Result<Option<SealedRecord>, MlflowError> {
-    let latest = latest_from_mlflow(store, environment)?;
-    if latest.get(&deployed.model) == Some(&deployed.version) {
-        return Ok(None);
-    }
-    if newest_report(store, &deployed.model, environment)?.is_some_and(|t| t > signed_at) {
-        return Ok(None);
+    // One read of MLflow's reports: the same version again, or a delivery signed before the
+    // newest report was recorded, changes nothing.
+    if let Some(newest) = latest_from_mlflow(store, environment)?.get(&deployed.model) {
+        let recorded_at = crate::clock::parse_rfc3339(&newest.time)
+            .map(|t| t.unix_timestamp())
+            .unwrap_or(i64::MAX);
+        if newest.version == deployed.version || recorded_at > signed_at {
+            return Ok(None);
+        }
     }
     let draft = observation(SOURCE_WEBHOOK, deployed, environment, time)?;
     Ok(append_one(store, AppendRequest::records(vec![draft]))?
         .into_iter()
         .next())
-}
-
-/// The time (epoch seconds) of the newest observation MLflow made of `model` in `environment`.
-fn newest_report(
-    store: &dyn Store,
-    model: &str,
-    environment: &str,
-) -> Result<Option<i64>, MlflowError> {
-    let mut newest = None;
-    for r in store.records_of_kind(crate::ledger::RecordKind::Observation)? {
-        let record = crate::ledger::parse_record(&r.bytes)?;
-        let b = &record.body;
-        let source = b.get("source").and_then(|v| v.as_str());
-        if (source == Some(super::SOURCE_SYNC) || source == Some(SOURCE_WEBHOOK))
-            && b.get("model").and_then(|v| v.as_str()) == Some(model)
-            && b.get("environment").and_then(|v| v.as_str()) == Some(environment)
-        {
-            newest = crate::clock::parse_rfc3339(&record.time)
-                .ok()
-                .map(|t| t.unix_timestamp());
-        }
-    }
-    Ok(newest)
 }
 
 #[cfg(test)]
