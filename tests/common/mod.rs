@@ -449,3 +449,13 @@ pub fn mixed_requests() -> Vec<Vec<u8>> {
     }
     requests
 }
+
+/// The inventory ratio `n / d` as the report states it, computed here by hand (4 decimals,
+/// `None` for an empty denominator).
+pub fn ratio(n: u64, d: u64) -> modelgate::inventory::report::Ratio {
+    modelgate::inventory::report::Ratio {
+        numerator: n,
+        denominator: d,
+        ratio: (d > 0).then(|| ((n as f64 / d as f64) * 10_000.0).round() / 10_000.0),
+    }
+}
