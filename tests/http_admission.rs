@@ -18,7 +18,8 @@ use modelgate::attest::Envelope;
 use modelgate::engine::observe::filed_artifact_digest;
 use modelgate::ledger::{parse_record, Record, RecordKind, Store};
 use modelgate::metadata::{SchemaKind, Schemas};
-use modelgate::server::admission::{review_schema, WARNING_MAX_CHARS};
+use modelgate::server::admission::review::{review_answer_schema, review_request_schema};
+use modelgate::server::admission::WARNING_MAX_CHARS;
 use modelgate::server::auth::{ApiRole, TokenFile};
 use modelgate::server::state::AppState;
 use modelgate::workspace::{Workspace, WorkspaceConfig, CONFIG_FILE};
@@ -133,7 +134,7 @@ impl Served {
             answer["response"]["uid"], review["request"]["uid"],
             "the answer echoes request.uid"
         );
-        let validator = jsonschema::validator_for(&review_schema()).unwrap();
+        let validator = jsonschema::validator_for(&review_answer_schema()).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&answer)
             .map(|e| e.to_string())
@@ -461,6 +462,13 @@ async fn malformed_reviews_are_400_in_the_shared_error_shape() {
         .remove("userInfo");
     let mut no_request = fixture("pod-allowed.json");
     no_request.as_object_mut().unwrap().remove("request");
+    // An object that is not an object must not pass as "not a model deployment".
+    let mut object_not_object = fixture("pod-allowed.json");
+    set(
+        &mut object_not_object,
+        "/request/object",
+        json!([null, null]),
+    );
     let bodies: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "no uid",
@@ -492,6 +500,11 @@ async fn malformed_reviews_are_400_in_the_shared_error_shape() {
             "no request",
             serde_json::to_vec(&no_request).unwrap(),
             "`request` is missing",
+        ),
+        (
+            "object not an object",
+            serde_json::to_vec(&object_not_object).unwrap(),
+            "`request.object` must be a JSON object",
         ),
     ];
     for (what, body, fragment) in bodies {
@@ -549,7 +562,11 @@ async fn openapi_document_lists_the_admission_route_and_its_schema() {
     }
     assert_eq!(
         doc["components"]["schemas"]["AdmissionReview"],
-        review_schema()
+        review_request_schema()
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["AdmissionReviewAnswer"],
+        review_answer_schema()
     );
 }
 

@@ -3,7 +3,7 @@
 //! PATH, registers models over REST, one version under the `production` alias, and checks what
 //! the sync records, that an unchanged registry adds only the sync record, that a moved alias is
 //! recorded, and that write-back tags land on the version. Without `mlflow` it says why it did
-//! not run and passes (`scripts/test-deps` installs MLflow 3.17.2 into `target/test-deps/mlflow-venv`).
+//! not run and passes (unless `MODELGATE_REQUIRE_TEST_DEPS` is set, as in CI) (`scripts/test-deps` installs MLflow 3.17.2 into `target/test-deps/mlflow-venv`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -159,6 +159,10 @@ fn observations(store: &dyn Store, from: u64) -> Vec<Value> {
 #[test]
 fn sync_and_write_back_against_a_real_mlflow_server() {
     let Some(mlflow) = mlflow_on_path() else {
+        assert!(
+            std::env::var_os("MODELGATE_REQUIRE_TEST_DEPS").is_none(),
+            "MODELGATE_REQUIRE_TEST_DEPS is set and no `mlflow` executable was found"
+        );
         println!(
             "inventory_mlflow_server: not run: no `mlflow` executable on PATH (install it with `pip install mlflow==3.17.2`)"
         );

@@ -238,7 +238,7 @@ async fn a_webhook_deployment_shows_as_a_shadow_entry() {
 /// The route is in the OpenAPI document as an open endpoint (the signature authenticates it).
 #[tokio::test]
 async fn the_route_is_documented_as_open() {
-    let doc = modelgate::server::openapi::document(&modelgate::server::routes());
+    let doc = modelgate::server::openapi::document(&modelgate::server::routes(), &[]);
     let op = &doc["paths"][PATH]["post"];
     assert_eq!(op["security"], json!([]));
     assert_eq!(

@@ -569,6 +569,8 @@ fn log_outcome(decision: &Result<Decision, EngineError>) {
             index = d.ledger.index,
             "decision recorded"
         ),
+        // Bad input was already logged as "request not judged": a client's mistake, not a fault.
+        Err(EngineError::Invalid(_)) => {}
         Err(e) => tracing::error!(error = %e, "decision not recorded: gate closed"),
     }
 }

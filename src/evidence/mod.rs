@@ -86,8 +86,9 @@ impl Scope {
         let (since, until) = (time("since", since)?, time("until", until)?);
         if let (Some(s), Some(u)) = (&since, &until) {
             if s > u {
-                return Err(EvidenceError::Invalid(format!(
-                    "`since` ({s}) is after `until` ({u})"
+                // An empty window: well-formed, and nothing can be in it.
+                return Err(EvidenceError::NothingInScope(format!(
+                    "no decision can be in scope: `since` ({s}) is after `until` ({u})"
                 )));
             }
         }

@@ -34,8 +34,8 @@ use serde_json::{json, Value};
 pub mod review;
 
 pub use self::review::{
-    annotation_places, parse_review, review_schema, Review, ANNOTATION_ARTIFACT_DIGEST,
-    ANNOTATION_ENVIRONMENT, ANNOTATION_MODEL, ANNOTATION_VERSION, REVIEW_API_VERSION,
+    annotation_places, parse_review, Review, ANNOTATION_ARTIFACT_DIGEST, ANNOTATION_ENVIRONMENT,
+    ANNOTATION_MODEL, ANNOTATION_VERSION, REVIEW_API_VERSION,
 };
 use self::review::{Annotations, Found};
 use super::error::ApiError;

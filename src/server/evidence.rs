@@ -51,6 +51,7 @@ pub async fn evidence_pack(
     )
     .map_err(|e| match e {
         EvidenceError::Invalid(message) => ApiError::invalid(message),
+        EvidenceError::NothingInScope(message) => ApiError::not_found(message),
         other => build_error(other),
     })?;
     let bytes = blocking(move || {

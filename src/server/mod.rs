@@ -67,6 +67,41 @@ pub enum Payload {
     Media(&'static [&'static str]),
 }
 
+/// What a query or path parameter accepts, for the OpenAPI document (the handlers check the
+/// same bounds and answer 400 outside them).
+#[derive(Debug, Clone, Copy)]
+pub enum Param {
+    /// Free text.
+    Text,
+    /// A model name, as the promotion request schema spells it.
+    Model,
+    /// A model version, as the promotion request schema spells it.
+    Version,
+    /// A whole number from `min` to `max`.
+    Count {
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// An RFC 3339 time (years 0000 to 9999).
+    Time,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+}
+
+/// A ledger index or tree size.
+const INDEX: Param = Param::Count {
+    min: 0,
+    max: u64::MAX,
+};
+
+/// A horizon in days, as the inventory report takes it.
+const DAYS: Param = Param::Count {
+    min: 0,
+    max: crate::inventory::scheduled::MAX_DAYS,
+};
+
 /// One endpoint.
 pub struct Route {
     /// `GET`, `POST` or `DELETE`.
@@ -77,8 +112,8 @@ pub struct Route {
     pub role: Option<ApiRole>,
     /// One line for the OpenAPI summary.
     pub summary: &'static str,
-    /// Query parameters, `(name, required, description)`.
-    pub query: &'static [(&'static str, bool, &'static str)],
+    /// Query parameters, `(name, required, what it accepts, description)`.
+    pub query: &'static [(&'static str, bool, Param, &'static str)],
     /// Request body.
     pub request: Payload,
     /// Success status and body.
@@ -177,7 +212,7 @@ pub fn routes() -> Vec<Route> {
                 "Kubernetes validating admission webhook (AdmissionReview v1); a deny is a 200",
             query: &[],
             request: J("AdmissionReview"),
-            response: (200, J("AdmissionReview")),
+            response: (200, J("AdmissionReviewAnswer")),
             errors: &[400, 413, 500],
             handler: || post(admission::post_admission),
         },
@@ -198,16 +233,17 @@ pub fn routes() -> Vec<Route> {
             role: a,
             summary: "Decisions matching every filter, oldest first, paged by ledger index",
             query: &[
-                ("model", false, "model name"),
-                ("version", false, "model version"),
-                ("environment", false, "target environment"),
-                ("outcome", false, "`allow` or `deny`"),
-                ("since", false, "RFC 3339, inclusive"),
-                ("until", false, "RFC 3339, exclusive"),
-                ("limit", false, "1 to 500, default 100"),
+                ("model", false, Param::Text, "model name"),
+                ("version", false, Param::Text, "model version"),
+                ("environment", false, Param::Text, "target environment"),
+                ("outcome", false, Param::OneOf(&["allow", "deny"]), "`allow` or `deny`"),
+                ("since", false, Param::Time, "RFC 3339, inclusive"),
+                ("until", false, Param::Time, "RFC 3339, exclusive"),
+                ("limit", false, Param::Count { min: 1, max: 500 }, "1 to 500, default 100"),
                 (
                     "cursor",
                     false,
+                    INDEX,
                     "ledger index to continue from (`next_cursor`)",
                 ),
             ],
@@ -254,7 +290,7 @@ pub fn routes() -> Vec<Route> {
             path: "/v1/ledger/records/{index}/proof",
             role: a,
             summary: "A c2sp.org/tlog-proof@v1 for the record",
-            query: &[("size", false, "checkpoint size (default: the latest)")],
+            query: &[("size", false, INDEX, "checkpoint size (default: the latest)")],
             request: Empty,
             response: (200, Text),
             errors: &[400, 422, 500],
@@ -266,8 +302,8 @@ pub fn routes() -> Vec<Route> {
             role: a,
             summary: "RFC 6962 consistency proof, one base64 hash per line",
             query: &[
-                ("old", true, "older tree size"),
-                ("new", true, "newer tree size"),
+                ("old", true, INDEX, "older tree size"),
+                ("new", true, INDEX, "newer tree size"),
             ],
             request: Empty,
             response: (200, Text),
@@ -280,9 +316,9 @@ pub fn routes() -> Vec<Route> {
             role: a,
             summary: "The model's evidence pack, as `modelgate evidence build` writes it",
             query: &[
-                ("version", false, "only this model version"),
-                ("since", false, "RFC 3339, inclusive"),
-                ("until", false, "RFC 3339, inclusive"),
+                ("version", false, Param::Version, "only this model version"),
+                ("since", false, Param::Time, "RFC 3339, inclusive"),
+                ("until", false, Param::Time, "RFC 3339, inclusive"),
             ],
             request: Empty,
             response: (200, Binary(crate::evidence::PACK_MEDIA_TYPE)),
@@ -306,19 +342,23 @@ pub fn routes() -> Vec<Route> {
             role: a,
             summary: "The inventory report computed now (not kept)",
             query: &[
-                ("format", false, "`json` (default), `md`, `html` or `csv`"),
-                ("as_of", false, "RFC 3339 (default: now)"),
+                ("format", false, Param::OneOf(&["json", "md", "html", "csv"]), "`json` (default), `md`, `html` or `csv`"),
+                ("as_of", false, Param::Time, "RFC 3339 (default: now)"),
                 (
                     "window_days",
                     false,
+                    Param::Count {
+                        min: 1,
+                        max: crate::inventory::scheduled::MAX_DAYS,
+                    },
                     "delivery KPI window, days (default 28)",
                 ),
-                ("failure_days", false, "failure horizon, days (default 7)"),
-                ("expiring_days", false, "expiry horizon, days (default 30)"),
+                ("failure_days", false, DAYS, "failure horizon, days (default 7)"),
+                ("expiring_days", false, DAYS, "expiry horizon, days (default 30)"),
             ],
             request: Empty,
             response: (200, Media(reports::INVENTORY_MEDIA)),
-            errors: &[400, 500],
+            errors: &[400, 422, 500],
             handler: || get(reports::inventory_now),
         },
         Route {
@@ -326,7 +366,7 @@ pub fn routes() -> Vec<Route> {
             path: "/v1/reports/{id}",
             role: a,
             summary: "A kept report, byte for byte; ETag is the digest its ledger record names",
-            query: &[("format", false, "`json` (default) or `html`")],
+            query: &[("format", false, Param::OneOf(&["json", "html"]), "`json` (default) or `html`")],
             request: Empty,
             response: (200, Media(reports::STORED_MEDIA)),
             errors: &[400, 404, 500],
@@ -535,8 +575,9 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn openapi_json() -> Json<serde_json::Value> {
-    Json(openapi::document(&routes()))
+async fn openapi_json(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let environments: Vec<String> = state.ws.config().environments.keys().cloned().collect();
+    Json(openapi::document(&routes(), &environments))
 }
 
 /// Runs `f` on the blocking pool (engine and ledger calls are synchronous), inside the

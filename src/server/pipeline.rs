@@ -112,7 +112,7 @@ fn file(state: &AppState, bytes: &[u8]) -> Result<Value, ApiError> {
         .map(Vec::len)
         .sum();
     if signatures > crate::engine::attestations::MAX_SIGNATURES_PER_REQUEST {
-        return Err(ApiError::invalid(format!(
+        return Err(ApiError::unprocessable(format!(
             "{signatures} signatures in one filing, over the limit of {}",
             crate::engine::attestations::MAX_SIGNATURES_PER_REQUEST
         )));

@@ -173,7 +173,7 @@ pub async fn inventory_now(
     options.window_days = q.window_days.unwrap_or(options.window_days);
     options.failure_days = q.failure_days.unwrap_or(options.failure_days);
     options.expiring_days = q.expiring_days.unwrap_or(options.expiring_days);
-    scheduled::check_options(&options).map_err(ApiError::invalid)?;
+    scheduled::check_options(&options).map_err(ApiError::unprocessable)?;
     blocking(move || {
         let r = state
             .ws

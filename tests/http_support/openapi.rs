@@ -105,7 +105,7 @@ pub fn route_problems(doc: &Value, routes: &[Route]) -> Vec<String> {
         let want: BTreeSet<(String, bool)> = r
             .query
             .iter()
-            .map(|(name, required, _)| ((*name).to_owned(), *required))
+            .map(|(name, required, _, _)| ((*name).to_owned(), *required))
             .collect();
         if query != want {
             problems.push(format!("{r:?}: query {query:?}, route has {want:?}"));

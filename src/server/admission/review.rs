@@ -1,6 +1,6 @@
 //! The AdmissionReview v1 request as modelgate reads it: [`parse_review`] → [`Review`], the
 //! places `modelgate.dev/*` annotations are read from ([`annotation_places`]) and their lookup
-//! (`Annotations`), and the OpenAPI schema of the exchange ([`review_schema`]).
+//! (`Annotations`), and the OpenAPI schemas of the exchange ([`review_request_schema`], [`review_answer_schema`]).
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -105,6 +105,13 @@ pub fn parse_review(bytes: &[u8]) -> Result<Review, ApiError> {
             .ok_or_else(|| malformed(format!("`request.{field}` is required")))
     };
     let uid = required("uid", request.uid)?;
+    // An object that is not an object has no annotations to read: refusing it keeps a
+    // malformed review from passing as "not a model deployment".
+    if !matches!(request.object, Value::Null | Value::Object(_)) {
+        return Err(malformed(
+            "`request.object` must be a JSON object".to_owned(),
+        ));
+    }
     let (group, kind) = match request.kind {
         Some(k) => (k.group, required("kind.kind", k.kind)?),
         None => return Err(malformed("`request.kind` is required".to_owned())),
@@ -231,43 +238,60 @@ impl<'a> Annotations<'a> {
     }
 }
 
-/// The OpenAPI component schema `AdmissionReview` (request as sent by the API server, answer
-/// as sent back; the fields modelgate reads or writes).
-pub fn review_schema() -> Value {
-    let string = json!({"type": "string"});
+/// The OpenAPI component `AdmissionReview`: the review as the API server sends it (the fields
+/// modelgate reads; [`parse_review`] answers 400 when one it needs is missing or empty).
+pub fn review_request_schema() -> Value {
+    let text = json!({"type": ["string", "null"]});
+    let needed = json!({"type": "string", "minLength": 1});
+    envelope_schema(
+        "request",
+        json!({
+            "type": "object",
+            "required": ["uid", "kind", "operation", "userInfo"],
+            "properties": {
+                "uid": needed,
+                "kind": {"type": "object", "properties": {"group": {"type": "string"}, "kind": needed}, "required": ["kind"]},
+                "namespace": text,
+                "name": text,
+                "operation": {"enum": ["CREATE", "UPDATE", "DELETE", "CONNECT"]},
+                "subResource": text,
+                "userInfo": {"type": "object", "properties": {"username": needed}, "required": ["username"]},
+                "dryRun": {"type": ["boolean", "null"]},
+                "object": {"type": ["object", "null"], "description": "annotations `modelgate.dev/model`, `modelgate.dev/version`, `modelgate.dev/environment`, `modelgate.dev/artifact-digest` on the object, its pod template or KServe predictor"}
+            }
+        }),
+    )
+}
+
+/// The OpenAPI component `AdmissionReviewAnswer`: the review modelgate sends back.
+pub fn review_answer_schema() -> Value {
+    let text = json!({"type": "string"});
+    envelope_schema(
+        "response",
+        json!({
+            "type": "object",
+            "required": ["uid", "allowed"],
+            "properties": {
+                "uid": text,
+                "allowed": {"type": "boolean"},
+                "status": {"type": "object", "properties": {"code": {"enum": [200, 403]}, "message": text}, "required": ["code", "message"]},
+                "warnings": {"type": "array", "items": {"type": "string", "maxLength": WARNING_MAX_CHARS}},
+                "auditAnnotations": {"type": "object", "properties": {"ledger-index": text, "decision-id": text}, "required": ["ledger-index", "decision-id"]}
+            }
+        }),
+    )
+}
+
+/// An AdmissionReview v1 object whose one payload field is `field`.
+fn envelope_schema(field: &str, body: Value) -> Value {
     json!({
         "type": "object",
-        "description": "Kubernetes AdmissionReview admission.k8s.io/v1: the API server sends `request`, modelgate answers with `response`",
-        "required": ["apiVersion", "kind"],
+        "description": format!("Kubernetes AdmissionReview admission.k8s.io/v1 carrying `{field}`"),
+        "required": ["apiVersion", "kind", field],
         "properties": {
             "apiVersion": {"const": REVIEW_API_VERSION},
             "kind": {"const": "AdmissionReview"},
-            "request": {
-                "type": "object",
-                "required": ["uid", "kind", "operation", "userInfo"],
-                "properties": {
-                    "uid": string,
-                    "kind": {"type": "object", "properties": {"group": string, "version": string, "kind": string}, "required": ["kind"]},
-                    "namespace": string,
-                    "name": string,
-                    "operation": {"enum": ["CREATE", "UPDATE", "DELETE", "CONNECT"]},
-                    "subResource": string,
-                    "userInfo": {"type": "object", "properties": {"username": string}, "required": ["username"]},
-                    "dryRun": {"type": "boolean"},
-                    "object": {"type": ["object", "null"], "description": "annotations `modelgate.dev/model`, `modelgate.dev/version`, `modelgate.dev/environment`, `modelgate.dev/artifact-digest` on the object, its pod template or KServe predictor"}
-                }
-            },
-            "response": {
-                "type": "object",
-                "required": ["uid", "allowed"],
-                "properties": {
-                    "uid": string,
-                    "allowed": {"type": "boolean"},
-                    "status": {"type": "object", "properties": {"code": {"enum": [200, 403]}, "message": string}, "required": ["code", "message"]},
-                    "warnings": {"type": "array", "items": {"type": "string", "maxLength": WARNING_MAX_CHARS}},
-                    "auditAnnotations": {"type": "object", "properties": {"ledger-index": string, "decision-id": string}, "required": ["ledger-index", "decision-id"]}
-                }
-            }
+            field: body
         }
     })
 }

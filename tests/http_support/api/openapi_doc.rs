@@ -17,7 +17,20 @@ async fn openapi_matches_the_route_table() {
         .json();
     let problems = openapi::route_problems(&doc, &routes());
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(doc, modelgate::server::openapi::document(&routes()));
+    let environments: Vec<String> = api.fx.ws.config().environments.keys().cloned().collect();
+    assert_eq!(
+        doc,
+        modelgate::server::openapi::document(&routes(), &environments)
+    );
+    // The environments a request may name are the workspace's.
+    assert_eq!(
+        doc["components"]["schemas"]["PromotionRequest"]["properties"]["environment"]["enum"],
+        json!(environments)
+    );
+    // Local references of the embedded schemas resolve inside the document.
+    let decision = serde_json::to_string(&doc["components"]["schemas"]["Decision"]).unwrap();
+    assert!(!decision.contains("\"#/$defs/"), "{decision}");
+    assert!(decision.contains("#/components/schemas/Decision/$defs/sha256"));
 
     // The check is not vacuous: an extra path, a lost route and a dropped security are caught.
     let mut broken = doc.clone();
