@@ -35,6 +35,23 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, CanonicalError> {
     Ok(value)
 }
 
+/// Longest piece of the input quoted whole in an error message.
+const QUOTE_LIMIT: usize = 64;
+
+/// `text` in backticks for an error message: whole up to [`QUOTE_LIMIT`] bytes, otherwise its
+/// start and its length, so that a hostile document cannot make its error (printed, logged and
+/// sent back) as large as itself.
+fn quote(text: &str) -> String {
+    if text.len() <= QUOTE_LIMIT {
+        return format!("`{text}`");
+    }
+    let mut end = QUOTE_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("`{}…` ({} bytes)", &text[..end], text.len())
+}
+
 struct Parser<'a> {
     text: &'a str,
     /// Byte offset of the next unread byte; always on a character boundary between tokens.
@@ -161,7 +178,7 @@ impl Parser<'_> {
             if map.contains_key(&key) {
                 return Err(CanonicalError::Parse {
                     offset: key_at,
-                    problem: format!("duplicate key `{key}`"),
+                    problem: format!("duplicate key {}", quote(&key)),
                 });
             }
             map.insert(key, value);
@@ -302,7 +319,7 @@ impl Parser<'_> {
         // `from_f64` refuses infinities, i.e. literals beyond the range of a double.
         Number::from_f64(f).ok_or_else(|| CanonicalError::Parse {
             offset: start,
-            problem: format!("number `{text}` is outside the range of a double"),
+            problem: format!("number {} is outside the range of a double", quote(text)),
         })
     }
 }
@@ -370,6 +387,26 @@ mod tests {
         ));
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse_json(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn errors_quote_long_input_abbreviated() {
+        let number = "9".repeat(100_000);
+        let err = parse_json(number.as_bytes()).unwrap_err().to_string();
+        assert!(err.len() < 200, "{err}");
+        assert!(
+            err.contains("(100000 bytes) is outside the range of a double"),
+            "{err}"
+        );
+        let key = "ü".repeat(50_000);
+        let doc = format!(r#"{{"{key}":1,"{key}":2}}"#);
+        let err = parse_json(doc.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.len() < 200 && err.contains("duplicate key `üü"),
+            "{err}"
+        );
+        let err = parse_json(br#"{"a":1,"a":2}"#).unwrap_err().to_string();
+        assert!(err.ends_with("duplicate key `a`"), "{err}");
     }
 
     #[test]

@@ -149,8 +149,8 @@ impl Schemas {
         let mut violations: Vec<Violation> = validator
             .iter_errors(instance)
             .map(|e| Violation {
-                pointer: e.instance_path().to_string(),
-                message: e.to_string(),
+                pointer: abbreviate(e.instance_path().to_string()),
+                message: abbreviate(e.to_string()),
             })
             .collect();
         if violations.is_empty() {
@@ -162,10 +162,64 @@ impl Schemas {
     }
 }
 
+/// Longest violation text (message or pointer) kept whole.
+const MAX_VIOLATION_TEXT: usize = 400;
+
+/// `text` whole up to [`MAX_VIOLATION_TEXT`] bytes, otherwise its start and end around an
+/// ellipsis. The validator quotes the offending value, so without this a request with a huge
+/// value would get an error (printed, logged and answered, once per problem) as large as itself.
+fn abbreviate(text: String) -> String {
+    if text.len() <= MAX_VIOLATION_TEXT {
+        return text;
+    }
+    let keep = MAX_VIOLATION_TEXT / 2;
+    let mut head = keep;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - keep;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} … ({} bytes left out) … {}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn long_violation_texts_keep_their_start_and_end() {
+        let s = Schemas::compile().unwrap();
+        let request = json!({"model": "m".repeat(100_000)});
+        let violations = s
+            .validate(SchemaKind::PromotionRequest, &request)
+            .unwrap_err();
+        let long = violations.iter().find(|v| v.pointer == "/model").unwrap();
+        assert!(
+            long.message.len() < 2 * MAX_VIOLATION_TEXT,
+            "{}",
+            long.message
+        );
+        assert!(
+            long.message.ends_with("is longer than 128 characters"),
+            "{}",
+            long.message
+        );
+        assert_eq!(
+            abbreviate("é".repeat(300))
+                .chars()
+                .filter(|c| *c == 'é')
+                .count(),
+            200
+        );
+    }
 
     #[test]
     fn every_embedded_schema_compiles() {
