@@ -5,12 +5,13 @@
 //! keys, calls them and prints.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::atomic::{self, Access};
 use super::{exit, read_file, CliError, CmdResult, Format};
 use crate::attest::NoteVerifier;
 use crate::engine::audit;
@@ -360,9 +361,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
             let mut store = ws.store()?;
             let cp = audit::checkpoint(&mut store, &ws.note_signer()?, &ws.config().origin)?;
             if let Some(path) = out {
-                std::fs::write(&path, &cp.note).map_err(|e| {
-                    CliError::internal(format!("cannot write `{}`: {e}", path.display()))
-                })?;
+                atomic::write_file(&path, cp.note.as_bytes(), Access::Umask)?;
             }
             say_raw!("{}", cp.note);
             Ok(exit::OK)
@@ -372,9 +371,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
             let proof = audit::prove(&store, index, size)?;
             let text = proof.to_text();
             match out {
-                Some(path) => std::fs::write(&path, &text).map_err(|e| {
-                    CliError::internal(format!("cannot write `{}`: {e}", path.display()))
-                })?,
+                Some(path) => atomic::write_file(&path, text.as_bytes(), Access::Umask)?,
                 None => say_raw!("{text}"),
             }
             Ok(exit::OK)
@@ -409,13 +406,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
         }
         AuditCommand::Export { out } => {
             let store = open_store(home)?;
-            let file = File::create(&out).map_err(|e| {
-                CliError::internal(format!("cannot create `{}`: {e}", out.display()))
-            })?;
-            let mut w = BufWriter::new(file);
-            let n = export_jsonl(&store, &mut w)?;
-            w.flush()
-                .map_err(|e| CliError::internal(format!("`{}`: {e}", out.display())))?;
+            let n = atomic::write_file_with(&out, Access::Umask, |w| Ok(export_jsonl(&store, w)?))?;
             let head = store
                 .head()?
                 .map(|h| hex::encode(h.leaf_hash))

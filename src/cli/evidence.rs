@@ -4,7 +4,6 @@
 //! into place, so an interrupted build leaves no partial pack. `verify` reads the archive into
 //! memory and exits 0 when every check passes, 4 when any fails.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -110,29 +109,9 @@ fn build(home: &Path, args: &BuildArgs) -> CmdResult {
     Ok(exit::OK)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, synced and renamed
-/// into place: readers see the old file or the whole new one, never a partial pack.
+/// Writes the pack to `path` whole or not at all, readable by its owner only.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let fail =
-        |e: std::io::Error| CliError::internal(format!("cannot write `{}`: {e}", path.display()));
-    if path.is_dir() {
-        return Err(CliError::invalid(format!(
-            "`{}` is a directory; give a file name for --out",
-            path.display()
-        )));
-    }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".modelgate-pack-")
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    super::atomic::write_file(path, bytes, super::atomic::Access::Owner)
 }
 
 /// Builds the pack for every decision about `model` into `out` and verifies it against the

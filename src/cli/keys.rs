@@ -74,9 +74,11 @@ pub fn key(command: KeyCommand) -> CmdResult {
                 )));
             }
             write_private(&out, pem.as_bytes()).map_err(|e| CliError::invalid(e.to_string()))?;
-            std::fs::write(&pub_path, key.public_key().to_spki_pem()).map_err(|e| {
-                CliError::internal(format!("cannot write `{}`: {e}", pub_path.display()))
-            })?;
+            super::atomic::write_file(
+                &pub_path,
+                key.public_key().to_spki_pem().as_bytes(),
+                super::atomic::Access::Umask,
+            )?;
             say!("{}", key.public_key().key_id());
             Ok(exit::OK)
         }

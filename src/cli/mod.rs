@@ -27,6 +27,7 @@ macro_rules! say_raw {
     }};
 }
 
+pub mod atomic;
 pub mod audit;
 pub mod check;
 pub mod demo;
@@ -295,11 +296,11 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
         .map_err(|e| CliError::invalid(format!("cannot read `{}`: {e}", path.display())))
 }
 
-/// Writes `text` to `out`, or to stdout when `out` is `None`.
+/// Writes `text` to `out` (whole or not at all, [`atomic::write_file`]), or to stdout when
+/// `out` is `None`.
 pub fn write_output(out: Option<&Path>, text: &str) -> Result<(), CliError> {
     match out {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| CliError::internal(format!("cannot write `{}`: {e}", path.display()))),
+        Some(path) => atomic::write_file(path, text.as_bytes(), atomic::Access::Umask),
         None => {
             say!("{text}");
             Ok(())

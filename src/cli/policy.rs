@@ -105,13 +105,13 @@ fn export(home: &Path, digest: &str, out: &Path) -> CmdResult {
     let ws = Workspace::open(home)?;
     let store = crate::ledger::SqliteStore::open_read_only(&ws.ledger_path())?;
     let bundle = crate::engine::bundles::load_bundle(&store, digest)?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| CliError::internal(format!("cannot create `{}`: {e}", out.display())))?;
-    for file in bundle.files() {
-        let path = out.join(&file.name);
-        std::fs::write(&path, &file.bytes)
-            .map_err(|e| CliError::internal(format!("cannot write `{}`: {e}", path.display())))?;
-    }
+    super::atomic::write_dir(
+        out,
+        bundle
+            .files()
+            .iter()
+            .map(|f| (f.name.as_str(), f.bytes.as_slice())),
+    )?;
     say!(
         "wrote bundle {} ({} files, {} policies) to {}",
         bundle.digest(),

@@ -19,12 +19,16 @@
 //!   forever.
 //! - After each committed batch an optional hook runs on the store (automatic checkpoints); it
 //!   cannot affect the answers, which are already sent.
+//! - The last batch that failed as a whole is remembered ([`GroupCommit::last_failure`], a
+//!   [`CommitFailure`]) until a later batch commits, so readiness can report a ledger that
+//!   cannot be written.
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::store::{AppendOutcome, AppendRequest, Store};
 use super::LedgerError;
+use crate::clock::Stopwatch;
 
 /// Requests that may wait in the queue; past it, `submit` blocks until the appender catches up
 /// (back-pressure instead of unbounded memory when the disk stalls).
@@ -104,13 +108,43 @@ pub struct GroupStats {
     pub failed_batches: u64,
 }
 
+/// The batch that failed last, while no batch has committed since (see
+/// [`GroupCommit::last_failure`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitFailure {
+    /// Why the batch failed (the store's error).
+    pub message: String,
+    /// The failed batch's number (1 for the first batch the appender ran).
+    pub batch: u64,
+    /// Batches that failed in a row, this one included.
+    pub consecutive: u64,
+    /// Time since the batch failed.
+    pub age: std::time::Duration,
+}
+
+/// [`CommitFailure`] as kept: the age is measured when asked.
+#[derive(Debug, Clone)]
+struct Failed {
+    message: String,
+    batch: u64,
+    consecutive: u64,
+    at: Stopwatch,
+}
+
+/// What the appender thread shares with the handle.
+#[derive(Debug, Default)]
+struct Shared {
+    stats: GroupStats,
+    failure: Option<Failed>,
+}
+
 /// The group-commit appender: a handle to the thread that owns the store. Share it by reference
 /// (it is `Sync`); dropping it (or [`GroupCommit::shutdown`]) lets the thread finish the queued
 /// requests and stop.
 pub struct GroupCommit {
     queue: Option<mpsc::SyncSender<Job>>,
     worker: Option<JoinHandle<Box<dyn Store>>>,
-    stats: Arc<Mutex<GroupStats>>,
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -125,15 +159,15 @@ impl GroupCommit {
     /// Starts the appender thread, which takes ownership of `store`.
     pub fn start(store: Box<dyn Store>, options: GroupOptions) -> Result<GroupCommit, LedgerError> {
         let (queue, jobs) = mpsc::sync_channel::<Job>(QUEUE_CAPACITY);
-        let stats = Arc::new(Mutex::new(GroupStats::default()));
-        let worker_stats = Arc::clone(&stats);
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let worker_shared = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
             .name("modelgate-appender".to_owned())
-            .spawn(move || run(store, options, &jobs, &worker_stats))?;
+            .spawn(move || run(store, options, &jobs, &worker_shared))?;
         Ok(GroupCommit {
             queue: Some(queue),
             worker: Some(worker),
-            stats,
+            shared,
         })
     }
 
@@ -175,7 +209,23 @@ impl GroupCommit {
 
     /// Batches and records committed so far.
     pub fn stats(&self) -> GroupStats {
-        self.stats.lock().map(|s| *s).unwrap_or_default()
+        self.shared.lock().map(|s| s.stats).unwrap_or_default()
+    }
+
+    /// The last batch that failed as a whole, if no batch has committed since: the ledger
+    /// could not be written the last time it was tried. Cleared by the next batch that commits
+    /// (even one whose requests were all refused on their own, such as by a tripped guard).
+    pub fn last_failure(&self) -> Option<CommitFailure> {
+        let shared = match self.shared.lock() {
+            Ok(shared) => shared,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        shared.failure.as_ref().map(|f| CommitFailure {
+            message: f.message.clone(),
+            batch: f.batch,
+            consecutive: f.consecutive,
+            age: f.at.elapsed(),
+        })
     }
 
     /// Stops taking requests, lets the thread answer everything already queued, and returns
@@ -204,7 +254,7 @@ fn run(
     mut store: Box<dyn Store>,
     mut options: GroupOptions,
     jobs: &mpsc::Receiver<Job>,
-    stats: &Mutex<GroupStats>,
+    shared: &Mutex<Shared>,
 ) -> Box<dyn Store> {
     let limit = options.max_batch_records.max(1);
     let mut carried: Option<Job> = None;
@@ -236,7 +286,7 @@ fn run(
         let watch = crate::clock::Stopwatch::start();
         let result = store.append_batch(&requests);
         let seconds = watch.elapsed().as_secs_f64();
-        let records = record_stats(stats, &requests, &result);
+        let records = record_stats(shared, &requests, &result);
         if let Some(on_batch) = &options.on_batch {
             on_batch(&BatchReport {
                 requests: requests.len(),
@@ -252,9 +302,10 @@ fn run(
     }
 }
 
-/// Adds the batch to `stats`; returns the records it acknowledged.
+/// Adds the batch to the stats and remembers (or forgets) the last failure; returns the records
+/// the batch acknowledged.
 fn record_stats(
-    stats: &Mutex<GroupStats>,
+    shared: &Mutex<Shared>,
     requests: &[AppendRequest],
     result: &Result<Vec<AppendOutcome>, LedgerError>,
 ) -> u64 {
@@ -266,12 +317,26 @@ fn record_stats(
             .sum::<u64>(),
         Err(_) => 0,
     };
-    if let Ok(mut s) = stats.lock() {
-        s.batches += 1;
-        s.requests += requests.len() as u64;
-        s.records += records;
-        if result.is_err() {
-            s.failed_batches += 1;
+    let mut shared = match shared.lock() {
+        Ok(shared) => shared,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let s = &mut shared.stats;
+    s.batches += 1;
+    s.requests += requests.len() as u64;
+    s.records += records;
+    let batch = s.batches;
+    match result {
+        Ok(_) => shared.failure = None,
+        Err(e) => {
+            shared.stats.failed_batches += 1;
+            let consecutive = shared.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
+            shared.failure = Some(Failed {
+                message: e.to_string(),
+                batch,
+                consecutive,
+                at: Stopwatch::start(),
+            });
         }
     }
     records

@@ -15,7 +15,10 @@
 //! - [`sqlite`]: [`SqliteStore`], the embedded implementation (WAL, `synchronous=FULL`,
 //!   `BEGIN IMMEDIATE`). It is the only file that knows about SQLite.
 //! - [`group`]: [`GroupCommit`], the appender thread that batches concurrent appends into one
-//!   durable transaction each ([`Store::append_batch`]).
+//!   durable transaction each ([`Store::append_batch`]), and remembers the last batch that
+//!   failed ([`CommitFailure`]) until one commits again.
+//! - [`faults`]: [`FaultyStore`], a store wrapper whose writes fail on command ([`Faults`]),
+//!   to prove that no answer is given without a durable record.
 //! - [`merkle`]: the RFC 6962 Merkle tree over the leaf hashes, stored as perfect subtree
 //!   nodes ([`NodeSource`]); roots, inclusion and consistency proofs from `O(log n)` node reads,
 //!   and [`verify_inclusion`] / [`verify_consistency`], which need only hashes.
@@ -28,6 +31,7 @@
 
 pub mod checkpoint;
 pub mod export;
+pub mod faults;
 pub mod group;
 pub mod merkle;
 pub mod record;
@@ -40,7 +44,8 @@ pub use checkpoint::{
     verify_tlog_proof, Checkpoint, CheckpointError, TlogProof, VerifiedProof, TLOG_PROOF_HEADER,
 };
 pub use export::export_jsonl;
-pub use group::{GroupCommit, GroupOptions, GroupStats};
+pub use faults::{Arming, Fault, FaultCounts, Faults, FaultyStore};
+pub use group::{CommitFailure, GroupCommit, GroupOptions, GroupStats};
 pub use merkle::{
     node_hash, verify_consistency, verify_inclusion, Frontier, Hash, MemoryNodes, NodeSource,
     Overlay, ProofError, EMPTY_ROOT,

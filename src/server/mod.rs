@@ -539,18 +539,29 @@ async fn health() -> Json<serde_json::Value> {
 async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     blocking(move || {
         let engine = state.engine();
-        let writable = state
+        let readable = state
             .writer()
             .ok()
             .and_then(|w| crate::ledger::Store::size(&*w).ok())
             .is_some();
+        // The appender's last batch failed and none has committed since: decisions cannot be
+        // recorded, so the gate is closed until a commit succeeds again.
+        let failure = state.appender.last_failure();
+        let writable = readable && failure.is_none();
         let appender = state.appender.is_running();
-        let checks = json!({
+        let mut checks = json!({
             "bundle": engine.bundle().digest(),
             "schemas": "compiled",
             "ledger_writable": writable,
             "appender_running": appender,
         });
+        if let Some(f) = &failure {
+            checks["ledger_error"] = json!({
+                "message": f.message,
+                "failed_batches_in_a_row": f.consecutive,
+                "seconds_ago": f.age.as_secs(),
+            });
+        }
         if writable && appender {
             Ok(Json(json!({"ready": true, "checks": checks})))
         } else {

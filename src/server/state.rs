@@ -1,5 +1,9 @@
 //! What every handler shares: the engine (swappable on bundle reload), the group-commit
 //! appender, a pool of read connections, the token table, settings and metrics.
+//!
+//! [`AppState::open`] composes the default (the appender writes to the workspace's SQLite
+//! ledger); [`AppState::open_with`] takes the appender's store from the caller, for example a
+//! [`crate::ledger::FaultyStore`] in a fault drill.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -51,6 +55,19 @@ impl AppState {
     /// Builds the state for `ws`: opens the ledger (one writer for the appender, one for other
     /// writes, readers on demand), builds the engine, activates its bundle, loads the tokens.
     pub fn open(ws: Workspace, clock: Arc<dyn Clock>) -> Result<AppState, ApiError> {
+        let appender_store = ws.store().map_err(|e| ApiError::internal(e.to_string()))?;
+        AppState::open_with(ws, clock, Box::new(appender_store))
+    }
+
+    /// Like [`AppState::open`], with `appender_store` as the store the group-commit appender
+    /// writes decisions to. It must be a handle on the workspace's ledger (reads, trust and the
+    /// other writes go to the ledger file directly), e.g. the workspace's store wrapped in a
+    /// [`crate::ledger::FaultyStore`].
+    pub fn open_with(
+        ws: Workspace,
+        clock: Arc<dyn Clock>,
+        appender_store: Box<dyn Store>,
+    ) -> Result<AppState, ApiError> {
         let fail = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
         let mut writer = ws.store().map_err(|e| fail(&e))?;
         let (engine, refused) = ws
@@ -60,7 +77,6 @@ impl AppState {
             tracing::warn!(error = %refused, "policy bundle refused; the active bundle keeps deciding");
         }
         engine.activate_bundle(&mut writer)?;
-        let appender_store = ws.store().map_err(|e| fail(&e))?;
         let metrics = Arc::new(Metrics::new());
         let batch_metrics = Arc::clone(&metrics);
         let options = crate::ledger::GroupOptions {
@@ -68,7 +84,7 @@ impl AppState {
             on_batch: Some(Box::new(move |report| batch_metrics.batch(report))),
             ..crate::ledger::GroupOptions::default()
         };
-        let appender = GroupCommit::start(Box::new(appender_store), options)?;
+        let appender = GroupCommit::start(appender_store, options)?;
         let tokens = TokenFile::load(&ws.tokens_path()).map_err(|e| fail(&e))?;
         let engine_key = ws.engine_key().map_err(|e| fail(&e))?;
         let settings = ws.config().server.clone();
