@@ -95,8 +95,12 @@ pub fn policy(home: &Path, command: &PolicyCommand) -> CmdResult {
     }
 }
 
+/// Writes the bundle with `digest` into the new directory `out`. Its parent must exist and `out`
+/// must not: it is created here (never an existing directory or a symlink planted at that
+/// path), and every file is created new inside it under a name that
+/// [`PolicyBundle::check_file_name`] accepts, all checked before the directory is made.
 fn export(home: &Path, digest: &str, out: &Path) -> CmdResult {
-    if out.exists() {
+    if std::fs::symlink_metadata(out).is_ok() {
         return Err(CliError::invalid(format!(
             "`{}` already exists: give a new directory",
             out.display()
@@ -105,11 +109,32 @@ fn export(home: &Path, digest: &str, out: &Path) -> CmdResult {
     let ws = Workspace::open(home)?;
     let store = crate::ledger::SqliteStore::open_read_only(&ws.ledger_path())?;
     let bundle = crate::engine::bundles::load_bundle(&store, digest)?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| CliError::internal(format!("cannot create `{}`: {e}", out.display())))?;
+    for file in bundle.files() {
+        PolicyBundle::check_file_name(&file.name)
+            .map_err(|e| CliError::invalid(format!("bundle `{digest}` cannot be exported: {e}")))?;
+    }
+    std::fs::create_dir(out).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "its parent directory does not exist".to_owned(),
+            std::io::ErrorKind::AlreadyExists => {
+                "it already exists: give a new directory".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        CliError::invalid(format!("cannot create `{}`: {why}", out.display()))
+    })?;
     for file in bundle.files() {
         let path = out.join(&file.name);
-        std::fs::write(&path, &file.bytes)
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            f.write_all(&file.bytes)?;
+            f.sync_all()
+        };
+        write()
             .map_err(|e| CliError::internal(format!("cannot write `{}`: {e}", path.display())))?;
     }
     say!(
@@ -186,28 +211,14 @@ pub fn diagnostic_line(dir: &Path, d: &Diagnostic) -> String {
     format!("{location}: error: {}", d.message)
 }
 
-/// The top-level `*.cedar` and `*.cedarschema` files of `dir` (what the loader reads).
+/// The top-level `*.cedar` and `*.cedarschema` files of `dir`, read by the loader's own rules
+/// ([`PolicyBundle::read_sources`]: no symlink out of `dir`, regular files of bounded size).
 fn read_sources(dir: &Path) -> Result<Vec<SourceFile>, CliError> {
-    let cannot = |path: &Path, e: std::io::Error| {
-        CliError::invalid(format!("cannot read `{}`: {e}", path.display()))
-    };
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| cannot(dir, e))? {
-        let entry = entry.map_err(|e| cannot(dir, e))?;
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if name.starts_with('.') || !(name.ends_with(".cedar") || name.ends_with(".cedarschema")) {
-            continue;
-        }
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        let bytes = std::fs::read(&path).map_err(|e| cannot(&path, e))?;
-        out.push(SourceFile { name, bytes });
-    }
-    Ok(out)
+    let files = PolicyBundle::read_sources(dir).map_err(|e| CliError::invalid(e.to_string()))?;
+    Ok(files
+        .into_iter()
+        .map(|(name, bytes)| SourceFile { name, bytes })
+        .collect())
 }
 
 fn test(dir: &Path, args: &TestArgs) -> CmdResult {
