@@ -21,5 +21,6 @@ pub mod inventory;
 pub mod ledger;
 pub mod metadata;
 pub mod policy;
+pub mod secret_file;
 pub mod server;
 pub mod workspace;

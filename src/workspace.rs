@@ -491,14 +491,19 @@ impl Workspace {
         })
     }
 
-    /// Loads the engine's private key.
+    /// Loads the engine's private key; a key file its group or others may read is refused
+    /// ([`crate::secret_file::read_secret_file`]).
     pub fn engine_key(&self) -> Result<PrivateKey, WorkspaceError> {
         let path = self.engine_key_path();
-        let pem = fs::read_to_string(&path).map_err(io_err(&path))?;
-        PrivateKey::from_pkcs8_pem(&pem).map_err(|e| WorkspaceError::EngineKey {
-            path,
-            message: e.to_string(),
-        })
+        let key_err = |message: String| WorkspaceError::EngineKey {
+            path: path.clone(),
+            message,
+        };
+        let bytes =
+            crate::secret_file::read_secret_file(&path).map_err(|e| key_err(e.to_string()))?;
+        let pem =
+            String::from_utf8(bytes).map_err(|_| key_err("it is not a PEM file".to_owned()))?;
+        PrivateKey::from_pkcs8_pem(&pem).map_err(|e| key_err(e.to_string()))
     }
 }
 

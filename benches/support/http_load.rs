@@ -162,7 +162,6 @@ impl Drop for Server {
     }
 }
 
-
 /// Starts `modelgate serve` (the binary of this build) for `home` on a free loopback port and
 /// waits until it accepts connections.
 pub fn start_server(home: &std::path::Path) -> (Server, SocketAddr) {

@@ -90,22 +90,31 @@ pub fn write_file_with<T>(
     Ok(out)
 }
 
-/// Creates directory `path` holding `files` (`(name, bytes)`, plain names) atomically: the
-/// files are written into a temporary directory beside it, which is renamed to `path` once
-/// complete. Refuses a `path` that exists.
+/// Creates directory `path` holding `files` (`(name, bytes)`, plain names the caller has
+/// checked) atomically: the files are written into a temporary directory beside it, which is
+/// renamed to `path` once complete. Refuses a `path` that exists (a dangling symlink included)
+/// and a parent directory that does not.
 pub fn write_dir<'a>(
     path: &Path,
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<(), CliError> {
-    if path.exists() {
-        return Err(CliError::invalid(format!(
-            "`{}` already exists: give a new directory",
+    let taken = || {
+        CliError::invalid(format!(
+            "cannot create `{}`: it already exists: give a new directory",
             path.display()
-        )));
+        ))
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(taken());
     }
     let fail = cannot_write(path);
     let dir = parent_of(path);
-    std::fs::create_dir_all(dir).map_err(&fail)?;
+    if !dir.is_dir() {
+        return Err(CliError::invalid(format!(
+            "cannot create `{}`: its parent directory does not exist",
+            path.display()
+        )));
+    }
     let tmp = tempfile::Builder::new()
         .prefix(".modelgate-out-")
         .permissions(Permissions::from_mode(0o777))
@@ -113,18 +122,19 @@ pub fn write_dir<'a>(
         .map_err(&fail)?;
     for (name, bytes) in files {
         let file_path = tmp.path().join(name);
-        let mut file = std::fs::File::create(&file_path).map_err(cannot_write(&file_path))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file_path)
+            .map_err(cannot_write(&file_path))?;
         file.write_all(bytes).map_err(cannot_write(&file_path))?;
         file.sync_all().map_err(cannot_write(&file_path))?;
     }
     sync_dir(tmp.path());
     // `rename` would also replace an empty directory created meanwhile; checking again narrows
     // that window to nothing a user could hit by accident.
-    if path.exists() {
-        return Err(CliError::invalid(format!(
-            "`{}` already exists: give a new directory",
-            path.display()
-        )));
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(taken());
     }
     std::fs::rename(tmp.path(), path).map_err(&fail)?;
     // The temporary directory now lives at `path`; nothing is left to clean up.

@@ -95,16 +95,18 @@ pub fn policy(home: &Path, command: &PolicyCommand) -> CmdResult {
     }
 }
 
+/// Writes the bundle with `digest` into the new directory `out`. Its parent must exist and `out`
+/// must not (nor a symlink planted at that path); every file name is one that
+/// [`PolicyBundle::check_file_name`] accepts, all checked before anything is written, and the
+/// directory appears whole or not at all ([`super::atomic::write_dir`]).
 fn export(home: &Path, digest: &str, out: &Path) -> CmdResult {
-    if out.exists() {
-        return Err(CliError::invalid(format!(
-            "`{}` already exists: give a new directory",
-            out.display()
-        )));
-    }
     let ws = Workspace::open(home)?;
     let store = crate::ledger::SqliteStore::open_read_only(&ws.ledger_path())?;
     let bundle = crate::engine::bundles::load_bundle(&store, digest)?;
+    for file in bundle.files() {
+        PolicyBundle::check_file_name(&file.name)
+            .map_err(|e| CliError::invalid(format!("bundle `{digest}` cannot be exported: {e}")))?;
+    }
     super::atomic::write_dir(
         out,
         bundle
@@ -186,28 +188,14 @@ pub fn diagnostic_line(dir: &Path, d: &Diagnostic) -> String {
     format!("{location}: error: {}", d.message)
 }
 
-/// The top-level `*.cedar` and `*.cedarschema` files of `dir` (what the loader reads).
+/// The top-level `*.cedar` and `*.cedarschema` files of `dir`, read by the loader's own rules
+/// ([`PolicyBundle::read_sources`]: no symlink out of `dir`, regular files of bounded size).
 fn read_sources(dir: &Path) -> Result<Vec<SourceFile>, CliError> {
-    let cannot = |path: &Path, e: std::io::Error| {
-        CliError::invalid(format!("cannot read `{}`: {e}", path.display()))
-    };
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| cannot(dir, e))? {
-        let entry = entry.map_err(|e| cannot(dir, e))?;
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if name.starts_with('.') || !(name.ends_with(".cedar") || name.ends_with(".cedarschema")) {
-            continue;
-        }
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        let bytes = std::fs::read(&path).map_err(|e| cannot(&path, e))?;
-        out.push(SourceFile { name, bytes });
-    }
-    Ok(out)
+    let files = PolicyBundle::read_sources(dir).map_err(|e| CliError::invalid(e.to_string()))?;
+    Ok(files
+        .into_iter()
+        .map(|(name, bytes)| SourceFile { name, bytes })
+        .collect())
 }
 
 fn test(dir: &Path, args: &TestArgs) -> CmdResult {

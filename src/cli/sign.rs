@@ -95,8 +95,12 @@ pub struct ApproveArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Loads a signing key; a key file its group or others may read is refused
+/// ([`crate::secret_file::read_secret_file`]).
 fn load_private_key(path: &Path) -> Result<PrivateKey, CliError> {
-    let pem = String::from_utf8(read_file(path)?)
+    let bytes =
+        crate::secret_file::read_secret_file(path).map_err(|e| CliError::invalid(e.to_string()))?;
+    let pem = String::from_utf8(bytes)
         .map_err(|_| CliError::invalid(format!("`{}` is not a PEM file", path.display())))?;
     PrivateKey::from_pkcs8_pem(&pem)
         .map_err(|e| CliError::invalid(format!("`{}`: {e}", path.display())))

@@ -7,7 +7,8 @@
 //! as the `bundle_activation` record. [`load_bundle`] reverses it: fetch the listing by digest,
 //! each file by the hash the listing names, rebuild and re-validate the bundle, and check that
 //! it reproduces the digest. The blob store is content-addressed and re-checks every digest on
-//! read, so a stored bundle cannot be altered without the read failing.
+//! read, so a stored bundle cannot be altered without the read failing. A listing naming a
+//! file that is not one plain file name ([`PolicyBundle::check_file_name`]) is refused.
 
 use std::path::Path;
 
@@ -59,12 +60,21 @@ pub fn load_bundle(store: &dyn Store, digest: &str) -> Result<PolicyBundle, Engi
     for line in listing.lines() {
         let Some((hex, name)) = line.split_once("  ") else {
             return Err(missing(format!(
-                "listing line `{line}` is not `<sha256>  <name>`"
+                "listing line `{}` is not `<sha256>  <name>`",
+                line.escape_debug()
             )));
         };
+        // The names are written as files by `policy export`: each must be one plain file name
+        // (no `..`, `/`, absolute path or control character), checked before anything is read.
+        PolicyBundle::check_file_name(name).map_err(|e| missing(e.to_string()))?;
         let bytes = store
             .attestation(&format!("sha256:{hex}"))?
-            .ok_or_else(|| missing(format!("file `{name}` (sha256 {hex}) is not stored")))?;
+            .ok_or_else(|| {
+                missing(format!(
+                    "file `{name}` (sha256 {}) is not stored",
+                    hex.escape_debug()
+                ))
+            })?;
         files.push((name.to_owned(), bytes));
     }
     let bundle = PolicyBundle::from_files(Path::new(digest), files)?;

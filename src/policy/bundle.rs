@@ -4,7 +4,10 @@
 //! A bundle directory holds exactly one `*.cedarschema` file and one or more `*.cedar` files at
 //! its top level (subdirectories such as `tests/` and dot-files are not part of it). Loading
 //! either yields a bundle that is safe to evaluate with, or a [`PolicyError`]: an invalid bundle
-//! never half-loads. [`BundleFile`] lists the files that the digest covers.
+//! never half-loads. [`BundleFile`] lists the files that the digest covers. Reading is
+//! hostile-safe: [`PolicyBundle::check_file_name`] refuses names that are not one plain file
+//! name; a symlink leaving the directory, anything but a regular file and a file over
+//! [`PolicyBundle::MAX_FILE_BYTES`] are refused ([`PolicyBundle::read_sources`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,23 +73,28 @@ impl PolicyBundle {
         PolicyBundle::from_raw(dir, read_bundle_files(dir)?)
     }
 
-    /// Builds a bundle from `(file name, contents)` pairs, as [`PolicyBundle::file_contents`]
+    /// Builds a bundle from `(file name, contents)` pairs, as [`PolicyBundle::read_sources`]
     /// returns them (for a bundle retrieved by digest from the ledger's blob store); `source`
-    /// names where they came from in errors. Only `*.cedar` and `*.cedarschema` names count.
+    /// names where they came from in errors. Only `*.cedar` and `*.cedarschema` names count,
+    /// and each must pass [`PolicyBundle::check_file_name`].
     pub fn from_files(
         source: &Path,
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<PolicyBundle, PolicyError> {
-        let mut raw: Vec<RawFile> = files
-            .into_iter()
-            .filter(|(name, _)| name.ends_with(POLICY_EXT) || name.ends_with(SCHEMA_EXT))
-            .map(|(name, bytes)| RawFile {
+        let mut raw: Vec<RawFile> = Vec::new();
+        for (name, bytes) in files {
+            if !(name.ends_with(POLICY_EXT) || name.ends_with(SCHEMA_EXT)) {
+                continue;
+            }
+            // Stored names come back from the ledger: the same rules as names in a directory.
+            check_file_name(&name)?;
+            raw.push(RawFile {
                 path: source.join(&name),
                 sha256: sha256_hex(&bytes),
                 name,
                 bytes,
-            })
-            .collect();
+            });
+        }
         raw.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         PolicyBundle::from_raw(source, raw)
     }
@@ -209,6 +217,30 @@ impl PolicyBundle {
         })
     }
 
+    /// The largest bundle file read: a policy or schema file is text of a few kilobytes, and a
+    /// larger one is refused before it is read.
+    pub const MAX_FILE_BYTES: u64 = MAX_FILE_BYTES;
+
+    /// Checks that `name` can be a bundle file's name: one plain file name that can be written
+    /// into a directory and listed reproducibly. Refused: an empty name, a name starting with `.`
+    /// (dot-files, `.` and `..`), a `/` or a backslash, and control characters (newline, carriage
+    /// return, tab, escape, …). Applied to names read from a directory and to names read back
+    /// from a stored listing, so `policy export` never writes outside its directory.
+    pub fn check_file_name(name: &str) -> Result<(), PolicyError> {
+        check_file_name(name)
+    }
+
+    /// Reads the top-level `*.cedar` and `*.cedarschema` files of `dir` as `(name, bytes)`, sorted
+    /// by name bytewise: what [`PolicyBundle::load`] reads, for tools that look at the sources of
+    /// a bundle that does not load. Dot-files and other names are not part of a bundle. A
+    /// symlink is followed only when it resolves inside `dir` (a Kubernetes ConfigMap volume is
+    /// such links); one resolving outside, an entry that is not a regular file (a FIFO, socket,
+    /// device or directory) and a file over [`PolicyBundle::MAX_FILE_BYTES`] are refused, naming
+    /// the path.
+    pub fn read_sources(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, PolicyError> {
+        read_bundle_sources(dir)
+    }
+
     /// `sha256:<hex>` of the canonical listing (see [`PolicyBundle::listing`]).
     ///
     /// Reproducible with `sha256sum *.cedar *.cedarschema | LC_ALL=C sort -k2 | sha256sum`
@@ -250,12 +282,48 @@ struct RawFile {
     sha256: String,
 }
 
-/// Reads the top-level `*.cedar` and `*.cedarschema` files of `dir`, sorted by name bytewise.
+/// See [`PolicyBundle::MAX_FILE_BYTES`].
+const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// See [`PolicyBundle::check_file_name`].
+fn check_file_name(name: &str) -> Result<(), PolicyError> {
+    let problem = if name.is_empty() {
+        "it is empty"
+    } else if name.starts_with('.') {
+        "it starts with `.`"
+    } else if name.contains(['/', '\\']) {
+        "it contains a `/` or backslash: a bundle file is a plain name in its directory"
+    } else if name.chars().any(char::is_control) {
+        "it contains a control character (newline, carriage return, tab, escape, …)"
+    } else {
+        return Ok(());
+    };
+    Err(PolicyError::FileName {
+        name: name.escape_debug().to_string(),
+        problem: problem.to_owned(),
+    })
+}
+
+/// See [`PolicyBundle::read_sources`].
+fn read_bundle_sources(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, PolicyError> {
+    Ok(read_bundle_files(dir)?
+        .into_iter()
+        .map(|f| (f.name, f.bytes))
+        .collect())
+}
+
+/// Reads the top-level `*.cedar` and `*.cedarschema` files of `dir`, sorted by name bytewise
+/// (the rules of [`PolicyBundle::read_sources`]).
 fn read_bundle_files(dir: &Path) -> Result<Vec<RawFile>, PolicyError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PolicyError::Io { path, source }
     };
+    let refuse = |path: &Path, message: String| PolicyError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(message),
+    };
+    let root = std::fs::canonicalize(dir).map_err(io_err(dir))?;
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
@@ -266,24 +334,31 @@ fn read_bundle_files(dir: &Path) -> Result<Vec<RawFile>, PolicyError> {
         if lossy.starts_with('.') || !(lossy.ends_with(POLICY_EXT) || lossy.ends_with(SCHEMA_EXT)) {
             continue;
         }
-        // Follows symlinks, like the shell recipe does.
-        if !std::fs::metadata(&path).map_err(io_err(&path))?.is_file() {
-            continue;
-        }
         let Some(name) = raw_name.to_str() else {
             return Err(PolicyError::FileName {
-                name: lossy,
+                name: lossy.escape_debug().to_string(),
                 problem: "it is not valid UTF-8".to_owned(),
             });
         };
-        if name.contains(['\n', '\r', '\\']) {
-            // sha256sum escapes such names, so the listing would not be reproducible.
-            return Err(PolicyError::FileName {
-                name: lossy,
-                problem: "it contains a newline, carriage return or backslash".to_owned(),
-            });
+        // sha256sum escapes names with a newline or backslash, so the listing would not be
+        // reproducible; control characters would reach terminals through messages.
+        check_file_name(name)?;
+        if entry.file_type().map_err(io_err(&path))?.is_symlink() {
+            // Followed like the shell recipe does, but only within the bundle directory.
+            let target = std::fs::canonicalize(&path).map_err(io_err(&path))?;
+            if !target.starts_with(&root) {
+                return Err(refuse(
+                    &path,
+                    format!(
+                        "it is a symlink to `{}`, outside the bundle directory `{}`: copy the \
+                         file into the bundle instead",
+                        target.display(),
+                        root.display()
+                    ),
+                ));
+            }
         }
-        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let bytes = read_regular_file(&path)?;
         files.push(RawFile {
             name: name.to_owned(),
             sha256: sha256_hex(&bytes),
@@ -293,6 +368,49 @@ fn read_bundle_files(dir: &Path) -> Result<Vec<RawFile>, PolicyError> {
     }
     files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     Ok(files)
+}
+
+/// Reads `path` (symlinks followed) if it is a regular file of at most
+/// [`PolicyBundle::MAX_FILE_BYTES`].
+fn read_regular_file(path: &Path) -> Result<Vec<u8>, PolicyError> {
+    use std::io::Read as _;
+    let io_err = |source| PolicyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let refuse = |message: String| io_err(std::io::Error::other(message));
+    let not_regular = || {
+        refuse(
+            "it is not a regular file (a directory, FIFO, socket or device): a bundle holds \
+             only regular files"
+                .to_owned(),
+        )
+    };
+    let too_large = || {
+        refuse(format!(
+            "it is over the {MAX_FILE_BYTES}-byte limit of a bundle file"
+        ))
+    };
+    // Looked at before opening: opening a FIFO for reading would wait for a writer.
+    if !std::fs::metadata(path).map_err(io_err)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 fn utf8(file: &RawFile) -> Result<&str, String> {

@@ -3,9 +3,9 @@
 //! `modelgate token create --role R` makes a token (`mg_` + 32 random bytes, base64url), prints
 //! it once and appends `{name, role, sha256}` to the workspace's `tokens.toml` (mode 0600).
 //! The server loads the hashes at start (and again after an admin change); a request's token is
-//! hashed and looked up. A missing or unknown token is 401, a token of another role is 403.
+//! hashed and its digest compared with every stored one in constant time ([`TokenTable`],
+//! [`digests_equal`]). A missing or unknown token is 401, a token of another role is 403.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use crate::attest::random_bytes;
-use crate::digest::sha256_hex;
+use crate::digest::{sha256, sha256_hex};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -177,18 +177,53 @@ fn new_secret() -> String {
     )
 }
 
-/// Token hashes → (name, role), for lookups.
+/// The stored tokens, for lookups: each one's SHA-256 (decoded), name and role.
+///
+/// A presented token is hashed, and its digest is compared with **every** stored digest by
+/// [`digests_equal`], which takes the same time wherever two digests differ; the scan does not
+/// stop at a match. So how long a lookup takes says nothing about how close a guess came to a
+/// stored hash, and comparing fixed-length digests says nothing about the tokens' lengths.
 #[derive(Debug, Clone, Default)]
-pub struct TokenTable(BTreeMap<String, (String, ApiRole)>);
+pub struct TokenTable(Vec<([u8; 32], String, ApiRole)>);
 
 impl From<&TokenFile> for TokenTable {
     fn from(file: &TokenFile) -> TokenTable {
         TokenTable(
             file.tokens
                 .iter()
-                .map(|t| (t.sha256.clone(), (t.name.clone(), t.role)))
+                // An entry whose `sha256` is not 64 lowercase hex digits can match no token.
+                .filter_map(|t| {
+                    crate::digest::parse_prefixed(&format!("sha256:{}", t.sha256))
+                        .map(|digest| (digest, t.name.clone(), t.role))
+                })
                 .collect(),
         )
+    }
+}
+
+/// Whether two SHA-256 digests are equal, in time independent of where they differ: every
+/// byte pair is looked at, the differences are OR-ed together, and only the total is tested.
+/// `black_box` keeps the optimiser from turning the fold into an early-exit comparison.
+pub fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let mut difference = 0u8;
+    for (x, y) in a.iter().zip(b.iter()) {
+        difference |= std::hint::black_box(x ^ y);
+    }
+    std::hint::black_box(difference) == 0
+}
+
+impl TokenTable {
+    /// The name and role of the token whose SHA-256 is `digest`: every entry is compared
+    /// ([`digests_equal`]), match or not.
+    fn find(&self, digest: &[u8; 32]) -> Option<(&str, ApiRole)> {
+        let mut found = None;
+        for (stored, name, role) in &self.0 {
+            let equal = digests_equal(stored, digest);
+            if equal && found.is_none() {
+                found = Some((name.as_str(), *role));
+            }
+        }
+        found
     }
 }
 
@@ -207,9 +242,14 @@ impl TokenTable {
         let unauthorized = |message: &str| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
         };
-        let header = headers
-            .get(axum::http::header::AUTHORIZATION)
+        let mut given = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+        let header = given
+            .next()
             .ok_or_else(|| unauthorized("a bearer token is required"))?;
+        // Authorization is a singleton field: with two, which one a proxy saw is unknowable.
+        if given.next().is_some() {
+            return Err(unauthorized("more than one Authorization header"));
+        }
         // The scheme name is case-insensitive (RFC 9110 §11.1).
         let token = header
             .to_str()
@@ -220,23 +260,75 @@ impl TokenTable {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?;
         let (name, found) = self
-            .0
-            .get(&sha256_hex(token.as_bytes()))
+            .find(&sha256(token.as_bytes()))
             .ok_or_else(|| unauthorized("unknown token"))?;
-        if *found != role {
+        if found != role {
+            // Neither the token's name nor anything of the endpoint is told.
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
-                    "this endpoint needs a token of role `{}`; token `{name}` has role `{}`",
+                    "this endpoint needs a token of role `{}`; the token presented has role `{}`",
                     role.as_str(),
                     found.as_str()
                 ),
             ));
         }
         Ok(Caller {
-            name: name.clone(),
-            role: *found,
+            name: name.to_owned(),
+            role: found,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_equal_only_when_every_byte_is_equal() {
+        let a = sha256(b"mg_one");
+        assert!(digests_equal(&a, &a));
+        assert!(digests_equal(&a, &sha256(b"mg_one")));
+        assert!(!digests_equal(&a, &sha256(b"mg_two")));
+        // A difference in the first, a middle or the last byte alone is seen.
+        for at in [0, 13, 31] {
+            let mut b = a;
+            b[at] ^= 0x01;
+            assert!(!digests_equal(&a, &b), "difference at byte {at}");
+            b[at] ^= 0x81;
+            assert!(!digests_equal(&a, &b), "difference at byte {at}");
+        }
+        assert!(digests_equal(&[0; 32], &[0; 32]));
+        assert!(!digests_equal(&[0; 32], &[0xff; 32]));
+    }
+
+    #[test]
+    fn a_token_is_found_by_its_digest_and_bad_hash_entries_match_nothing() {
+        let mut file = TokenFile::default();
+        let ci = file.create("ci", ApiRole::Pipeline).unwrap();
+        let audit = file.create("audit", ApiRole::Auditor).unwrap();
+        file.tokens.push(TokenEntry {
+            name: "broken".into(),
+            role: ApiRole::Admin,
+            sha256: "not hex".into(),
+        });
+        file.tokens.push(TokenEntry {
+            name: "upper".into(),
+            role: ApiRole::Admin,
+            sha256: sha256_hex(b"mg_upper").to_uppercase(),
+        });
+        let table = TokenTable::from(&file);
+        assert_eq!(
+            table.find(&sha256(ci.as_bytes())),
+            Some(("ci", ApiRole::Pipeline))
+        );
+        assert_eq!(
+            table.find(&sha256(audit.as_bytes())),
+            Some(("audit", ApiRole::Auditor))
+        );
+        assert_eq!(table.find(&sha256(b"mg_unknown")), None);
+        assert_eq!(table.find(&sha256(b"mg_upper")), None);
+        assert_eq!(table.0.len(), 2);
     }
 }

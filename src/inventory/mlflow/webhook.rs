@@ -99,25 +99,17 @@ impl WebhookSecret {
     }
 }
 
-/// The secret from `path` (a file readable by its owner only; one trailing newline is dropped)
+/// The secret from `path` (a file readable by its owner only, read with
+/// [`crate::secret_file::read_secret_file`]; one trailing newline is dropped)
 /// when set, else from `env` (the value of [`SECRET_ENV`]); `None` when neither is set.
 pub fn load_secret(
     path: Option<&Path>,
     env: Option<&str>,
 ) -> Result<Option<WebhookSecret>, WebhookError> {
     if let Some(path) = path {
-        use std::os::unix::fs::PermissionsExt as _;
         let shown = path.display();
-        let meta =
-            std::fs::metadata(path).map_err(|e| WebhookError::Secret(format!("`{shown}`: {e}")))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(WebhookError::Secret(format!(
-                "`{shown}` has mode {mode:04o}: others may read it; make it 0600"
-            )));
-        }
-        let mut bytes =
-            std::fs::read(path).map_err(|e| WebhookError::Secret(format!("`{shown}`: {e}")))?;
+        let mut bytes = crate::secret_file::read_secret_file(path)
+            .map_err(|e| WebhookError::Secret(e.to_string()))?;
         if bytes.ends_with(b"\n") {
             bytes.pop();
             if bytes.ends_with(b"\r") {
