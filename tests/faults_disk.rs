@@ -1,8 +1,10 @@
 //! A real full disk: the demo workspace lives on a small tmpfs that is filled up while the real
 //! binary runs `check` after `check`. Every check that answered (exit 0 allow, 2 deny) has its
 //! record in the ledger with the leaf hash it printed; every check that failed exits 1 with a
-//! message naming the full disk, and left no record; after the tmpfs is enlarged, `audit
-//! verify` passes and a new decision is allowed.
+//! message naming the full disk, and left no record; `modelgate serve` on the full disk answers
+//! a decision with 500 and readiness with 503 naming the full disk (its write probe fails), and
+//! once the tmpfs is enlarged readiness is 200 by its own probe and a decision is allowed; then
+//! `audit verify` passes and a new `check` is allowed.
 //!
 //! The tmpfs is mounted in a private mount namespace (`unshare -rm`, no root needed; or
 //! `unshare -m` as root), or else directly as root. Where none of these is permitted, the test
@@ -24,6 +26,7 @@ trap 'cd /; umount "$mnt" 2>/dev/null' EXIT
 "$bin" demo --dir "$mnt/ws" > "$out/demo.log" 2>&1 || exit 91
 req="$mnt/ws/requests/credit-risk-scorer-production.json"
 "$bin" --home "$mnt/ws" audit export --out "$out/before.jsonl" > /dev/null || exit 92
+tok=$("$bin" --home "$mnt/ws" token create --role pipeline --name ci | tail -1) || exit 95
 # Leave about 40 KiB free: a few commits fit, then the write-ahead log cannot grow.
 avail=$(df -k "$mnt" | awk 'NR==2 {print $4}')
 dd if=/dev/zero of="$mnt/filler" bs=1024 count=$((avail - 40)) 2> /dev/null
@@ -36,7 +39,24 @@ while [ "$i" -lt 60 ] && [ "$fails" -lt 4 ]; do
   i=$((i + 1))
 done
 echo "$i" > "$out/checks"
+# The server on the full disk: a decision fails closed, readiness probes the ledger and says it
+# cannot be written; once the disk has room, readiness says so without a decision first.
+"$bin" --home "$mnt/ws" serve --listen 127.0.0.1:0 > "$out/serve.log" 2>&1 &
+server=$!
+url=""
+for _ in $(seq 100); do
+  url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$out/serve.log" | head -1)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || exit 96
+http() { name=$1; shift; curl -s -o "$out/$name.body" -w '%{http_code}' "$@" > "$out/$name.code"; }
+http full-decision -H "Authorization: Bearer $tok" --data-binary @"$req" "$url/v1/decisions"
+http full-ready "$url/readyz"
 mount -o remount,size=16m "$mnt" || exit 93
+http roomy-ready "$url/readyz"
+http roomy-decision -H "Authorization: Bearer $tok" --data-binary @"$req" "$url/v1/decisions"
+kill "$server"; wait "$server"
 "$bin" --home "$mnt/ws" audit verify > "$out/verify.out" 2>&1
 echo $? > "$out/verify.code"
 "$bin" --home "$mnt/ws" check --request "$req" > "$out/after.out" 2>&1
@@ -166,6 +186,31 @@ fn a_full_disk_never_yields_an_unrecorded_answer_and_the_ledger_verifies_once_it
         "no check succeeded before the disk filled"
     );
     assert!(!failed.is_empty(), "the disk never filled");
+
+    // The server: closed while the disk is full, ready again by its own probe once it has room.
+    let http = |name: &str| {
+        (
+            read(&out, &format!("{name}.code")),
+            read(&out, &format!("{name}.body")),
+        )
+    };
+    let (code, body) = http("full-decision");
+    assert_eq!(code, "500", "a decision on a full disk: {body}");
+    let (code, body) = http("full-ready");
+    assert_eq!(code, "503", "readiness on a full disk: {body}");
+    assert!(
+        body.contains("ledger_writable\\\":false") && body.contains("database or disk is full"),
+        "{body}"
+    );
+    let (code, body) = http("roomy-ready");
+    assert_eq!(code, "200", "readiness once the disk has room: {body}");
+    let (code, body) = http("roomy-decision");
+    assert_eq!(code, "200", "a decision once the disk has room: {body}");
+    let served: serde_json::Value = serde_json::from_str(&body).unwrap();
+    answered.push((
+        served["ledger"]["index"].as_u64().unwrap(),
+        served["ledger"]["leaf_hash"].as_str().unwrap().to_owned(),
+    ));
 
     assert_eq!(
         read(&out, "verify.code").trim(),

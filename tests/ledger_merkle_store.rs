@@ -115,7 +115,7 @@ fn roots_and_proofs_survive_reopening_and_verify() {
 fn downgrade_to_v1(path: &std::path::Path) {
     raw(path)
         .execute_batch(
-            "DROP TABLE attestation_index; DROP INDEX decisions_by_model; DROP TABLE tree_nodes; \
+            "DROP TABLE probe; DROP TABLE attestation_index; DROP INDEX decisions_by_model; DROP TABLE tree_nodes; \
              DROP TABLE checkpoints; PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -362,7 +362,7 @@ fn migrating_a_version_2_ledger_adds_the_decision_index() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE attestation_index; DROP INDEX decisions_by_model; \
+            "DROP TABLE probe; DROP TABLE attestation_index; DROP INDEX decisions_by_model; \
              PRAGMA user_version = 2;",
         )
         .unwrap();

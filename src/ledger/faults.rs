@@ -390,6 +390,10 @@ impl<S: Store> Store for FaultyStore<S> {
         self.write("storing a checkpoint", |s| s.put_checkpoint(size, note))
     }
 
+    fn probe_write(&mut self) -> Result<(), LedgerError> {
+        self.write("probing a write", |s| s.probe_write())
+    }
+
     fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
         self.inner.checkpoint(size)
     }

@@ -20,8 +20,10 @@
 //! - After each committed batch an optional hook runs on the store (automatic checkpoints); it
 //!   cannot affect the answers, which are already sent.
 //! - The last batch that failed as a whole is remembered ([`GroupCommit::last_failure`], a
-//!   [`CommitFailure`]) until a later batch commits, so readiness can report a ledger that
-//!   cannot be written.
+//!   [`CommitFailure`]) until a later batch commits or a write probe
+//!   ([`GroupCommit::probe`], [`Store::probe_write`], run on the same thread and store)
+//!   succeeds, so readiness can report a ledger that cannot be written, and see it recover
+//!   without waiting for a decision.
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -90,8 +92,9 @@ impl std::fmt::Debug for GroupOptions {
 
 type Reply = Box<dyn FnOnce(AppendOutcome) + Send>;
 
+/// Queued work: an append, or (`request` `None`) a write probe, which runs on its own.
 struct Job {
-    request: AppendRequest,
+    request: Option<AppendRequest>,
     reply: Reply,
 }
 
@@ -108,15 +111,16 @@ pub struct GroupStats {
     pub failed_batches: u64,
 }
 
-/// The batch that failed last, while no batch has committed since (see
+/// The write that failed last (a batch or a probe), while no write has succeeded since (see
 /// [`GroupCommit::last_failure`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitFailure {
-    /// Why the batch failed (the store's error).
+    /// Why the write failed (the store's error).
     pub message: String,
-    /// The failed batch's number (1 for the first batch the appender ran).
+    /// Batches the appender had run when it failed (the failed batch's number, 1 for the
+    /// first batch, when a batch failed).
     pub batch: u64,
-    /// Batches that failed in a row, this one included.
+    /// Writes (batches or probes) that failed in a row, this one included.
     pub consecutive: u64,
     /// Time since the batch failed.
     pub age: std::time::Duration,
@@ -179,10 +183,13 @@ impl GroupCommit {
         request: AppendRequest,
         done: impl FnOnce(AppendOutcome) + Send + 'static,
     ) {
-        let job = Job {
-            request,
+        self.enqueue(Job {
+            request: Some(request),
             reply: Box::new(done),
-        };
+        });
+    }
+
+    fn enqueue(&self, job: Job) {
         let Some(queue) = &self.queue else {
             (job.reply)(Err(LedgerError::AppenderStopped));
             return;
@@ -202,6 +209,20 @@ impl GroupCommit {
         rx.recv().unwrap_or(Err(LedgerError::AppenderStopped))
     }
 
+    /// Asks the store, on the appender thread, whether it takes a durable write now
+    /// ([`Store::probe_write`]): success forgets [`GroupCommit::last_failure`], failure
+    /// records it. Waits behind the requests already queued.
+    pub fn probe(&self) -> Result<(), LedgerError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.enqueue(Job {
+            request: None,
+            reply: Box::new(move |outcome| {
+                let _ = tx.send(outcome.map(|_| ()));
+            }),
+        });
+        rx.recv().unwrap_or(Err(LedgerError::AppenderStopped))
+    }
+
     /// Whether the appender thread is still taking requests.
     pub fn is_running(&self) -> bool {
         self.queue.is_some() && self.worker.as_ref().is_some_and(|w| !w.is_finished())
@@ -212,9 +233,10 @@ impl GroupCommit {
         self.shared.lock().map(|s| s.stats).unwrap_or_default()
     }
 
-    /// The last batch that failed as a whole, if no batch has committed since: the ledger
-    /// could not be written the last time it was tried. Cleared by the next batch that commits
-    /// (even one whose requests were all refused on their own, such as by a tripped guard).
+    /// The last write that failed (a batch as a whole, or a probe), if none has succeeded since:
+    /// the ledger could not be written the last time it was tried. Cleared by the next batch
+    /// that commits (even one whose requests were all refused on their own, such as by a
+    /// tripped guard) or the next probe that succeeds.
     pub fn last_failure(&self) -> Option<CommitFailure> {
         let shared = match self.shared.lock() {
             Ok(shared) => shared,
@@ -266,23 +288,32 @@ fn run(
                 Err(mpsc::RecvError) => return store,
             },
         };
-        let mut records = first.request.drafts.len();
-        let mut batch = vec![first];
+        let Some(request) = first.request else {
+            let result = store.probe_write();
+            note_outcome(shared, result.as_ref().err());
+            (first.reply)(result.map(|()| Vec::new()));
+            continue;
+        };
+        let mut records = request.drafts.len();
+        let mut batch = vec![(request, first.reply)];
         while records < limit {
             match jobs.try_recv() {
-                Ok(job) if records + job.request.drafts.len() > limit => {
+                Ok(Job {
+                    request: Some(request),
+                    reply,
+                }) if records + request.drafts.len() <= limit => {
+                    records += request.drafts.len();
+                    batch.push((request, reply));
+                }
+                // A probe, or a request that does not fit: it starts the next round.
+                Ok(job) => {
                     carried = Some(job);
                     break;
-                }
-                Ok(job) => {
-                    records += job.request.drafts.len();
-                    batch.push(job);
                 }
                 Err(_) => break,
             }
         }
-        let (requests, replies): (Vec<AppendRequest>, Vec<Reply>) =
-            batch.into_iter().map(|j| (j.request, j.reply)).unzip();
+        let (requests, replies): (Vec<AppendRequest>, Vec<Reply>) = batch.into_iter().unzip();
         let watch = crate::clock::Stopwatch::start();
         let result = store.append_batch(&requests);
         let seconds = watch.elapsed().as_secs_f64();
@@ -305,7 +336,7 @@ fn run(
 /// Adds the batch to the stats and remembers (or forgets) the last failure; returns the records
 /// the batch acknowledged.
 fn record_stats(
-    shared: &Mutex<Shared>,
+    shared_lock: &Mutex<Shared>,
     requests: &[AppendRequest],
     result: &Result<Vec<AppendOutcome>, LedgerError>,
 ) -> u64 {
@@ -317,7 +348,7 @@ fn record_stats(
             .sum::<u64>(),
         Err(_) => 0,
     };
-    let mut shared = match shared.lock() {
+    let mut shared = match shared_lock.lock() {
         Ok(shared) => shared,
         Err(poisoned) => poisoned.into_inner(),
     };
@@ -325,21 +356,32 @@ fn record_stats(
     s.batches += 1;
     s.requests += requests.len() as u64;
     s.records += records;
-    let batch = s.batches;
-    match result {
-        Ok(_) => shared.failure = None,
-        Err(e) => {
-            shared.stats.failed_batches += 1;
-            let consecutive = shared.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
-            shared.failure = Some(Failed {
-                message: e.to_string(),
-                batch,
-                consecutive,
-                at: Stopwatch::start(),
-            });
-        }
+    if result.is_err() {
+        s.failed_batches += 1;
     }
+    drop(shared);
+    note_outcome(shared_lock, result.as_ref().err());
     records
+}
+
+/// Remembers a failed write (batch or probe) or, on success, forgets the last one.
+fn note_outcome(shared: &Mutex<Shared>, error: Option<&LedgerError>) {
+    let mut shared = match shared.lock() {
+        Ok(shared) => shared,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let Some(e) = error else {
+        shared.failure = None;
+        return;
+    };
+    let batch = shared.stats.batches;
+    let consecutive = shared.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
+    shared.failure = Some(Failed {
+        message: e.to_string(),
+        batch,
+        consecutive,
+        at: Stopwatch::start(),
+    });
 }
 
 /// Sends each caller its outcome; a failed batch fails every caller with the shared cause.

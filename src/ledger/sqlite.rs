@@ -29,8 +29,11 @@ use super::store::{
 };
 use super::LedgerError;
 
+/// Bytes [`Store::probe_write`] writes: about what a large batch of decisions commits.
+pub const PROBE_BYTES: i64 = 256 * 1024;
+
 /// Schema version this build creates and understands (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// First schema version with the Merkle tree and checkpoint tables.
 const TREE_VERSION: i64 = 2;
@@ -349,6 +352,24 @@ impl Store for SqliteStore {
     fn tree_nodes(&self, level: u32, from: u64, to: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
         self.has_tree("merkle tree")?;
         tree::nodes_in_range(&self.conn, level, from, to)
+    }
+
+    /// Rewrites the one row of the `probe` table with [`PROBE_BYTES`] of fresh data in a
+    /// durable write transaction: as many pages through the write-ahead log, and a sync, as a
+    /// large batch of decisions needs, so a disk too full for decisions fails the probe too.
+    /// The ledger's tables are not touched.
+    fn probe_write(&mut self) -> Result<(), LedgerError> {
+        self.writable()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage("starting a write probe"))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO probe (id, filler) VALUES (1, randomblob(?1))",
+            [PROBE_BYTES],
+        )
+        .map_err(storage("writing the probe"))?;
+        tx.commit().map_err(storage("committing the write probe"))
     }
 
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), LedgerError> {

@@ -153,6 +153,15 @@ pub trait Store: Send {
         Ok(outcomes)
     }
 
+    /// Makes one small durable write outside the ledger (no record, no tree node) to tell
+    /// whether the storage takes writes now, e.g. after a full disk was freed. A store that
+    /// cannot probe says so with an error, never with a success it did not check.
+    fn probe_write(&mut self) -> Result<(), LedgerError> {
+        Err(LedgerError::Inconsistent(
+            "this store cannot probe whether it takes writes".to_owned(),
+        ))
+    }
+
     /// Number of records according to the head (0 for an empty ledger).
     fn size(&self) -> Result<u64, LedgerError>;
 

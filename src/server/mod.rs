@@ -544,11 +544,19 @@ async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Va
             .ok()
             .and_then(|w| crate::ledger::Store::size(&*w).ok())
             .is_some();
-        // The appender's last batch failed and none has committed since: decisions cannot be
-        // recorded, so the gate is closed until a commit succeeds again.
-        let failure = state.appender.last_failure();
-        let writable = readable && failure.is_none();
+        // The ledger's last write failed and none has succeeded since: decisions cannot be
+        // recorded. Probe it again (a small durable write on the appender's own store), so that
+        // readiness comes back once the cause is gone, without waiting for a decision.
         let appender = state.appender.is_running();
+        let failure = match state.appender.last_failure() {
+            Some(_) if appender => state
+                .appender
+                .probe()
+                .err()
+                .and_then(|_| state.appender.last_failure()),
+            other => other,
+        };
+        let writable = readable && failure.is_none();
         let mut checks = json!({
             "bundle": engine.bundle().digest(),
             "schemas": "compiled",
@@ -558,7 +566,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Va
         if let Some(f) = &failure {
             checks["ledger_error"] = json!({
                 "message": f.message,
-                "failed_batches_in_a_row": f.consecutive,
+                "failed_writes_in_a_row": f.consecutive,
                 "seconds_ago": f.age.as_secs(),
             });
         }

@@ -10,7 +10,7 @@ use crate::ledger::LedgerError;
 
 /// Migration `n` (1-based) brings a database from `user_version` `n - 1` to `n`.
 /// `STRICT` tables and `CHECK`s refuse malformed rows at the database level too.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "
     CREATE TABLE records (
         idx INTEGER PRIMARY KEY CHECK (idx >= 0),
@@ -40,6 +40,11 @@ const MIGRATIONS: [&str; 4] = [
         version TEXT NOT NULL,
         digest TEXT NOT NULL REFERENCES attestations (digest),
         UNIQUE (model, version, digest)
+    ) STRICT;",
+    // One scratch row the write probe rewrites (`Store::probe_write`); never part of the ledger.
+    "CREATE TABLE probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        filler BLOB NOT NULL
     ) STRICT;",
 ];
 
