@@ -206,8 +206,11 @@ fn the_deployment_serves_tls_with_probes_and_its_workspace_from_a_secret() {
         "the ledger persists"
     );
     let tls = volume(&mount_of(&cert));
-    assert_eq!(mount_of(&key), tls["name"].as_str().unwrap());
     assert!(tls["secret"]["secretName"].is_string());
+    // The private key is read from the owner's own copy (secret volumes are group-readable),
+    // kept in memory.
+    let key_volume = volume(&mount_of(&key));
+    assert_eq!(key_volume["emptyDir"]["medium"], "Memory", "{key_volume}");
 
     for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
         let get = &main[probe]["httpGet"];
@@ -247,6 +250,18 @@ fn the_deployment_serves_tls_with_probes_and_its_workspace_from_a_secret() {
         .map(|(at, _)| at.clone())
         .expect("the init container mounts the workspace Secret");
     let script = init["args"][0].as_str().unwrap();
+    let key_text = key.to_str().unwrap();
+    assert!(
+        script.contains(&format!("chmod 0600 {key_text}"))
+            && script.contains(&format!(" {key_text}\n")),
+        "the init container copies the TLS key and makes it the owner's alone: {script}"
+    );
+    let key_dir = key.parent().unwrap().to_str().unwrap();
+    assert_eq!(
+        init_mounts.get(key_dir).map(String::as_str),
+        key_volume["name"].as_str(),
+        "the init container writes the key where the server reads it"
+    );
     let home_text = home.to_str().unwrap();
     assert_eq!(
         init_mounts.get(home_text),

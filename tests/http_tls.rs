@@ -26,6 +26,10 @@ async fn the_server_answers_over_tls_and_refuses_plain_http() {
     let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 
     let state = AppState::open(Workspace::open(dir).unwrap(), fx.clock.clone()).unwrap();
     let (addr_tx, addr_rx) = oneshot::channel();
@@ -90,4 +94,41 @@ async fn the_server_answers_over_tls_and_refuses_plain_http() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+/// A TLS private key that its group may read is refused before the server listens, with a
+/// message naming the file and the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_readable_tls_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fx = Fixture::new();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = fx.dir.path();
+    let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let state = AppState::open(Workspace::open(dir).unwrap(), fx.clock.clone()).unwrap();
+    let listened = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&listened);
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(10),
+        serve_until(
+            state,
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls: Some((cert_path, key_path.clone())),
+            },
+            move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst),
+            std::future::pending::<()>(),
+        ),
+    )
+    .await
+    .expect("refused at once, not served");
+    let message = format!("{:?}", outcome.unwrap_err());
+    assert!(
+        message.contains(&key_path.display().to_string()) && message.contains("chmod 600"),
+        "{message}"
+    );
+    assert!(!listened.load(std::sync::atomic::Ordering::SeqCst));
 }

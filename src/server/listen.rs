@@ -99,7 +99,12 @@ async fn serve_tls(
     io: impl Fn(std::io::Error) -> ApiError,
 ) -> Result<(), ApiError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+    // The key is a secret file: refused when its group or others may read it.
+    let key = crate::secret_file::read_secret_file(key)
+        .map_err(|e| ApiError::internal(format!("TLS key: {e}")))?;
+    let cert = std::fs::read(cert)
+        .map_err(|e| ApiError::internal(format!("TLS certificate `{}`: {e}", cert.display())))?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
         .await
         .map_err(|e| ApiError::internal(format!("TLS certificate or key: {e}")))?;
     let handle = axum_server::Handle::new();
