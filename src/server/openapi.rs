@@ -54,7 +54,7 @@ fn param_schema(param: Param) -> Value {
 /// What the path parameter `name` of `path` accepts.
 fn path_param(path: &str, name: &str) -> Param {
     match name {
-        "index" | "id" => super::INDEX,
+        "index" | "id" => super::table::INDEX,
         "name" if path.starts_with("/v1/models/") => Param::Model,
         _ => Param::Text,
     }
