@@ -31,18 +31,38 @@ fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// `(resident set in KiB, open file descriptors)` of process `pid`.
-fn sample(pid: u32) -> (u64, usize) {
+/// One sample of the server process: resident memory in KiB, split into anonymous memory (the
+/// heap: where a leak shows) and file pages (the ledger file mapped by the read connections,
+/// which grows with the ledger and which the kernel reclaims), and open file descriptors.
+#[derive(Clone, Copy)]
+struct Sample {
+    rss: u64,
+    anon: u64,
+    file: u64,
+    fds: usize,
+}
+
+fn sample(pid: u32) -> Sample {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count();
-    (rss, fds)
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    Sample {
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:") + field("RssShmem:"),
+        fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count(),
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn main() {
@@ -61,54 +81,67 @@ fn main() {
     println!(
         "Soak: {rate} decisions/s for {seconds} s, sampled every {slice} s, server pid {pid}.\n"
     );
-    println!("| t (s) | answered/s | p50 ms | p99 ms | non-200 | RSS MiB | open fds |");
-    println!("|---|---|---|---|---|---|---|");
-    let (rss0, fds0) = sample(pid);
+    println!("| t (s) | answered/s | p50 ms | p99 ms | non-200 | RSS MiB | anonymous MiB | file-backed MiB | open fds |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let s0 = sample(pid);
     println!(
-        "| 0 | — | — | — | — | {:.1} | {fds0} |",
-        rss0 as f64 / 1024.0
+        "| 0 | — | — | — | — | {:.1} | {:.1} | {:.1} | {} |",
+        mib(s0.rss),
+        mib(s0.anon),
+        mib(s0.file),
+        s0.fds
     );
     let started = Instant::now();
     let mut samples = Vec::new();
     let (mut ok, mut errors, mut late_allows) = (0u64, 0u64, 0u64);
     for k in 1..=seconds / slice {
         let (mut o, took) = fixed_rate(addr, &token, &requests, rate, slice, 64);
-        let (rss, fds) = sample(pid);
+        let now = sample(pid);
         o.latencies.sort();
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {fds} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.1} | {} |",
             k * slice,
             o.ok as f64 / took.as_secs_f64(),
             percentile(&o.latencies, 0.5),
             percentile(&o.latencies, 0.99),
             o.errors,
-            rss as f64 / 1024.0,
+            mib(now.rss),
+            mib(now.anon),
+            mib(now.file),
+            now.fds,
         );
         ok += o.ok;
         errors += o.errors;
         late_allows += o.late_allows;
-        samples.push((rss, fds));
+        samples.push(now);
     }
     let elapsed = started.elapsed();
     drop(server);
 
     // Warm-up: the first fifth of the run (at least one sample) fills caches and pools.
     let warm = (samples.len() / 5).max(1).min(samples.len() - 1);
-    let (rss_warm, fds_warm) = samples[warm - 1];
-    let (rss_end, fds_end) = *samples.last().unwrap();
-    let rss_peak = samples.iter().map(|s| s.0).max().unwrap();
+    let (at_warm, at_end) = (samples[warm - 1], *samples.last().unwrap());
+    let growth = |a: u64, b: u64| (b as f64 / a as f64 - 1.0) * 100.0;
     println!(
         "\n{ok} decisions answered 200 and {errors} not in {:.0} s ({:.0}/s); {late_allows} allows after the deadline.",
         elapsed.as_secs_f64(),
         ok as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "After warm-up (t = {} s) to the end: RSS {:.1} → {:.1} MiB ({:+.1} %, peak {:.1} MiB), open fds {fds_warm} → {fds_end}.",
+        "After warm-up (t = {} s) to the end: RSS {:.1} → {:.1} MiB ({:+.1} %, peak {:.1} MiB); \
+         anonymous {:.1} → {:.1} MiB ({:+.1} %); file-backed {:.1} → {:.1} MiB; open fds {} → {}.",
         warm as u64 * slice,
-        rss_warm as f64 / 1024.0,
-        rss_end as f64 / 1024.0,
-        (rss_end as f64 / rss_warm as f64 - 1.0) * 100.0,
-        rss_peak as f64 / 1024.0,
+        mib(at_warm.rss),
+        mib(at_end.rss),
+        growth(at_warm.rss, at_end.rss),
+        mib(samples.iter().map(|s| s.rss).max().unwrap()),
+        mib(at_warm.anon),
+        mib(at_end.anon),
+        growth(at_warm.anon, at_end.anon),
+        mib(at_warm.file),
+        mib(at_end.file),
+        at_warm.fds,
+        at_end.fds,
     );
 
     let store = f.ws.store().unwrap();
