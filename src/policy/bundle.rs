@@ -72,14 +72,31 @@ impl PolicyBundle {
 
     /// Builds a bundle from `(file name, contents)` pairs, as [`PolicyBundle::file_contents`]
     /// returns them (for a bundle retrieved by digest from the ledger's blob store); `source`
-    /// names where they came from in errors. Only `*.cedar` and `*.cedarschema` names count.
+    /// names where they came from in errors. Only `*.cedar` and `*.cedarschema` names count;
+    /// like the files of a directory, they are unique and hold no newline, carriage return,
+    /// backslash or slash, so the listing (and the digest) names one set of files.
     pub fn from_files(
         source: &Path,
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<PolicyBundle, PolicyError> {
+        let counts = |name: &str| name.ends_with(POLICY_EXT) || name.ends_with(SCHEMA_EXT);
+        let mut seen = std::collections::BTreeSet::new();
+        for name in files.iter().map(|(name, _)| name).filter(|n| counts(n)) {
+            let problem = if name.contains(['\n', '\r', '\\', '/']) {
+                "it contains a newline, carriage return, backslash or slash"
+            } else if !seen.insert(name) {
+                "two bundle files have this name"
+            } else {
+                continue;
+            };
+            return Err(PolicyError::FileName {
+                name: name.clone(),
+                problem: problem.to_owned(),
+            });
+        }
         let mut raw: Vec<RawFile> = files
             .into_iter()
-            .filter(|(name, _)| name.ends_with(POLICY_EXT) || name.ends_with(SCHEMA_EXT))
+            .filter(|(name, _)| counts(name))
             .map(|(name, bytes)| RawFile {
                 path: source.join(&name),
                 sha256: sha256_hex(&bytes),
