@@ -75,19 +75,27 @@ impl PolicyBundle {
 
     /// Builds a bundle from `(file name, contents)` pairs, as [`PolicyBundle::read_sources`]
     /// returns them (for a bundle retrieved by digest from the ledger's blob store); `source`
-    /// names where they came from in errors. Only `*.cedar` and `*.cedarschema` names count,
-    /// and each must pass [`PolicyBundle::check_file_name`].
+    /// names where they came from in errors. Only `*.cedar` and `*.cedarschema` names count;
+    /// each must pass [`PolicyBundle::check_file_name`] and be unique, so the listing (and the
+    /// digest) names one set of files.
     pub fn from_files(
         source: &Path,
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<PolicyBundle, PolicyError> {
         let mut raw: Vec<RawFile> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for (name, bytes) in files {
             if !(name.ends_with(POLICY_EXT) || name.ends_with(SCHEMA_EXT)) {
                 continue;
             }
             // Stored names come back from the ledger: the same rules as names in a directory.
             check_file_name(&name)?;
+            if !seen.insert(name.clone()) {
+                return Err(PolicyError::FileName {
+                    name,
+                    problem: "two bundle files have this name".to_owned(),
+                });
+            }
             raw.push(RawFile {
                 path: source.join(&name),
                 sha256: sha256_hex(&bytes),
