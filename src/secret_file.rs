@@ -1,8 +1,8 @@
 //! Secret files (private keys, shared secrets) read only when their owner alone may read them.
 //!
 //! [`read_secret_file`] is the one reader of every file modelgate treats as a secret: the engine
-//! key, the signing keys `modelgate sign` and `modelgate approve` load, and the MLflow webhook
-//! secret. A file that its group or others may read, write or execute (any bit of `0o077` set)
+//! key, the signing keys `modelgate sign` and `modelgate approve` load, the TLS private key of
+//! `modelgate serve`, and the MLflow webhook secret. A file that its group or others may read, write or execute (any bit of `0o077` set)
 //! is refused with a [`SecretFileError`] naming the file, its mode and the fix
 //! (`chmod 600 PATH`); so is anything that is not a regular file (a FIFO would block the
 //! reader, a device would never end) and a file over [`MAX_SECRET_BYTES`]. The mode is checked
