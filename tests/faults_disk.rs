@@ -54,6 +54,7 @@ http() { name=$1; shift; curl -s -o "$out/$name.body" -w '%{http_code}' "$@" > "
 http full-decision -H "Authorization: Bearer $tok" --data-binary @"$req" "$url/v1/decisions"
 http full-ready "$url/readyz"
 mount -o remount,size=16m "$mnt" || exit 93
+sleep 0.3  # probes are at least 250 ms apart (ledger::group::PROBE_INTERVAL)
 http roomy-ready "$url/readyz"
 http roomy-decision -H "Authorization: Bearer $tok" --data-binary @"$req" "$url/v1/decisions"
 kill "$server"; wait "$server"

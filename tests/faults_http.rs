@@ -102,6 +102,8 @@ async fn a_faulty_ledger_closes_the_gate_and_readiness_reports_it_until_a_write_
         );
 
         faults.clear();
+        // Probes are spaced (an unauthenticated caller cannot queue writes back to back).
+        tokio::time::sleep(modelgate::ledger::group::PROBE_INTERVAL).await;
         // Once the cause is gone, readiness's own probe write succeeds: ready again without
         // waiting for a decision (a load balancer that took the instance out sends it traffic
         // again).

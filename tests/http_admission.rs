@@ -469,6 +469,11 @@ async fn malformed_reviews_are_400_in_the_shared_error_shape() {
         "/request/object",
         json!([null, null]),
     );
+    let mut no_object = fixture("pod-allowed.json");
+    no_object["request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("object");
     let bodies: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "no uid",
@@ -505,6 +510,11 @@ async fn malformed_reviews_are_400_in_the_shared_error_shape() {
             "object not an object",
             serde_json::to_vec(&object_not_object).unwrap(),
             "`request.object` must be a JSON object",
+        ),
+        (
+            "no object on CREATE",
+            serde_json::to_vec(&no_object).unwrap(),
+            "`request.object` is required for CREATE",
         ),
     ];
     for (what, body, fragment) in bodies {

@@ -298,3 +298,61 @@ fn batches_respect_the_record_limit() {
     }
     assert_eq!(*h.batch_sizes.lock().unwrap(), vec![1, 4, 2, 1]);
 }
+
+/// A store that answers a batch with one outcome too few (a store bug, not a storage error)
+/// while `short` is set, and whose write probe always succeeds.
+struct ShortAnswers {
+    inner: SqliteStore,
+    short: Arc<Mutex<bool>>,
+}
+
+impl Store for ShortAnswers {
+    fn append_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<AppendOutcome>, LedgerError> {
+        if *self.short.lock().unwrap() {
+            return Ok(Vec::new());
+        }
+        self.inner.append_batch(batch)
+    }
+    fn probe_write(&mut self) -> Result<(), LedgerError> {
+        self.inner.probe_write()
+    }
+    fn records_of_kind(&self, kind: RecordKind) -> Result<Vec<StoredRecord>, LedgerError> {
+        self.inner.records_of_kind(kind)
+    }
+    forward_store!(append);
+    forward_store!(reads);
+}
+
+/// A store answering the wrong number of requests fails the batch and is remembered as a
+/// failure; a successful write probe does not clear it (the probe shows the disk takes writes,
+/// not that the store answers right): only a committed batch does (that a probe clears a
+/// storage error is in tests/faults_http.rs). Probes are spaced by `PROBE_INTERVAL`.
+#[test]
+fn a_probe_clears_storage_errors_only_and_probes_are_spaced() {
+    let l = ledger(0);
+    let short = Arc::new(Mutex::new(true));
+    let store = ShortAnswers {
+        inner: SqliteStore::open(&l.path).unwrap(),
+        short: Arc::clone(&short),
+    };
+    let group = GroupCommit::start(Box::new(store), GroupOptions::default()).unwrap();
+    assert!(
+        group.append(one(0)).is_err(),
+        "a short answer fails the batch"
+    );
+    let failure = group.last_failure().expect("remembered");
+    assert!(failure.message.contains("answered 0 of 1"), "{failure:?}");
+    group.probe().unwrap();
+    assert!(
+        group.last_failure().is_some(),
+        "a probe does not clear a failure that is not a storage error"
+    );
+    // Too soon for another probe: refused without writing.
+    assert!(group.probe().is_err());
+    *short.lock().unwrap() = false;
+    group.append(one(0)).unwrap();
+    assert!(
+        group.last_failure().is_none(),
+        "a committed batch clears it"
+    );
+}

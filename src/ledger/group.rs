@@ -133,6 +133,11 @@ struct Failed {
     batch: u64,
     consecutive: u64,
     at: Stopwatch,
+    /// Whether a successful probe may clear it: only storage errors (a full disk, a failed
+    /// write or sync, a lock), which a durable write elsewhere in the file shows gone. A
+    /// refusal for another reason (an inconsistent head, a store answering the wrong number of
+    /// requests) stays until a batch commits.
+    probe_clears: bool,
 }
 
 /// What the appender thread shares with the handle.
@@ -149,7 +154,16 @@ pub struct GroupCommit {
     queue: Option<mpsc::SyncSender<Job>>,
     worker: Option<JoinHandle<Box<dyn Store>>>,
     shared: Arc<Mutex<Shared>>,
+    /// When the last probe was queued: probes are at most one per [`PROBE_INTERVAL`].
+    last_probe: Mutex<Option<Stopwatch>>,
 }
+
+/// The shortest time between two write probes (each is a durable write on the one appender
+/// thread, so callers of an unauthenticated readiness endpoint cannot queue them back to back).
+pub const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long [`GroupCommit::probe`] waits for its answer.
+pub const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for GroupCommit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,6 +186,7 @@ impl GroupCommit {
             queue: Some(queue),
             worker: Some(worker),
             shared,
+            last_probe: Mutex::new(None),
         })
     }
 
@@ -210,9 +225,23 @@ impl GroupCommit {
     }
 
     /// Asks the store, on the appender thread, whether it takes a durable write now
-    /// ([`Store::probe_write`]): success forgets [`GroupCommit::last_failure`], failure
-    /// records it. Waits behind the requests already queued.
+    /// ([`Store::probe_write`]): success forgets a [`GroupCommit::last_failure`] that was a
+    /// storage error, failure records it. Waits behind the requests already queued, at most
+    /// [`PROBE_WAIT`]; refused without writing when the last probe was queued less than
+    /// [`PROBE_INTERVAL`] ago.
     pub fn probe(&self) -> Result<(), LedgerError> {
+        {
+            let mut last = match self.last_probe.lock() {
+                Ok(last) => last,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if last.as_ref().is_some_and(|t| t.elapsed() < PROBE_INTERVAL) {
+                return Err(LedgerError::Inconsistent(
+                    "the ledger was probed moments ago; not again yet".to_owned(),
+                ));
+            }
+            *last = Some(Stopwatch::start());
+        }
         let (tx, rx) = mpsc::sync_channel(1);
         self.enqueue(Job {
             request: None,
@@ -220,7 +249,13 @@ impl GroupCommit {
                 let _ = tx.send(outcome.map(|_| ()));
             }),
         });
-        rx.recv().unwrap_or(Err(LedgerError::AppenderStopped))
+        match rx.recv_timeout(PROBE_WAIT) {
+            Ok(outcome) => outcome,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(LedgerError::Inconsistent(
+                "the write probe did not finish within a second".to_owned(),
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(LedgerError::AppenderStopped),
+        }
     }
 
     /// Whether the appender thread is still taking requests.
@@ -290,7 +325,7 @@ fn run(
         };
         let Some(request) = first.request else {
             let result = store.probe_write();
-            note_outcome(shared, result.as_ref().err());
+            note_outcome(shared, result.as_ref().err(), Write::Probe);
             (first.reply)(result.map(|()| Vec::new()));
             continue;
         };
@@ -315,7 +350,18 @@ fn run(
         }
         let (requests, replies): (Vec<AppendRequest>, Vec<Reply>) = batch.into_iter().unzip();
         let watch = crate::clock::Stopwatch::start();
-        let result = store.append_batch(&requests);
+        // A store answering another number of requests than it was given failed the batch.
+        let result = store.append_batch(&requests).and_then(|outcomes| {
+            if outcomes.len() == requests.len() {
+                Ok(outcomes)
+            } else {
+                Err(LedgerError::Inconsistent(format!(
+                    "the store answered {} of {} requests in a batch",
+                    outcomes.len(),
+                    requests.len()
+                )))
+            }
+        });
         let seconds = watch.elapsed().as_secs_f64();
         let records = record_stats(shared, &requests, &result);
         if let Some(on_batch) = &options.on_batch {
@@ -360,27 +406,43 @@ fn record_stats(
         s.failed_batches += 1;
     }
     drop(shared);
-    note_outcome(shared_lock, result.as_ref().err());
+    note_outcome(shared_lock, result.as_ref().err(), Write::Batch);
     records
 }
 
-/// Remembers a failed write (batch or probe) or, on success, forgets the last one.
-fn note_outcome(shared: &Mutex<Shared>, error: Option<&LedgerError>) {
+/// What wrote: a batch of appends, or a probe.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Batch,
+    Probe,
+}
+
+/// Remembers a failed write or, on success, forgets the last failure (a probe forgets only a
+/// storage error: see `Failed::probe_clears`).
+fn note_outcome(shared: &Mutex<Shared>, error: Option<&LedgerError>, write: Write) {
     let mut shared = match shared.lock() {
         Ok(shared) => shared,
         Err(poisoned) => poisoned.into_inner(),
     };
+    let previous = shared
+        .failure
+        .as_ref()
+        .map(|f| (f.consecutive, f.probe_clears));
     let Some(e) = error else {
-        shared.failure = None;
+        if write == Write::Batch || previous.is_none_or(|(_, clears)| clears) {
+            shared.failure = None;
+        }
         return;
     };
+    let storage = matches!(e, LedgerError::Storage { .. })
+        || matches!(e, LedgerError::BatchFailed(inner) if matches!(**inner, LedgerError::Storage { .. }));
     let batch = shared.stats.batches;
-    let consecutive = shared.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
     shared.failure = Some(Failed {
         message: e.to_string(),
         batch,
-        consecutive,
+        consecutive: previous.map_or(0, |(n, _)| n) + 1,
         at: Stopwatch::start(),
+        probe_clears: storage && previous.is_none_or(|(_, clears)| clears),
     });
 }
 

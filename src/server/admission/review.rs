@@ -125,6 +125,13 @@ pub fn parse_review(bytes: &[u8]) -> Result<Review, ApiError> {
             "`request.operation` `{operation}` is not CREATE, UPDATE, DELETE or CONNECT"
         )));
     }
+    // The object of a CREATE or UPDATE is what is judged: without it nothing could be read,
+    // and "no annotation" must not be how a malformed review gets through.
+    if matches!(operation.as_str(), "CREATE" | "UPDATE") && request.object.is_null() {
+        return Err(malformed(format!(
+            "`request.object` is required for {operation}"
+        )));
+    }
     let username = required(
         "userInfo.username",
         request.user_info.and_then(|u| u.username),
@@ -248,6 +255,8 @@ pub fn review_request_schema() -> Value {
         json!({
             "type": "object",
             "required": ["uid", "kind", "operation", "userInfo"],
+            "if": {"properties": {"operation": {"enum": ["CREATE", "UPDATE"]}}, "required": ["operation"]},
+            "then": {"required": ["object"], "properties": {"object": {"type": "object"}}},
             "properties": {
                 "uid": needed,
                 "kind": {"type": "object", "properties": {"group": {"type": "string"}, "kind": needed}, "required": ["kind"]},
