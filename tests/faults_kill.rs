@@ -100,30 +100,58 @@ impl Demo {
 
 const DELAYS_MS: [u64; 8] = [0, 5, 10, 20, 35, 50, 100, 150];
 
-#[test]
-fn a_checkpoint_killed_at_any_moment_leaves_a_verifying_ledger_and_a_whole_note_or_none() {
-    let demo = Demo::new();
+/// For each of [`DELAYS_MS`]: grows the ledger, runs the command `args(out)` and kills it after
+/// the delay; then the ledger verifies (`what` names the command in messages) and an output at
+/// `out` that exists passes `verify` (exit 0). Returns (runs killed while running, outputs
+/// written).
+fn kill_at_each_delay(
+    demo: &Demo,
+    what: &str,
+    extension: &str,
+    args: impl Fn(&str) -> Vec<String>,
+    verify: impl Fn(&Path) -> Output,
+) -> (usize, usize) {
     let (mut killed, mut written) = (0, 0);
     for ms in DELAYS_MS {
         demo.grow();
-        let out = demo.outs.join(format!("out-{ms}.note"));
-        let args = ["audit", "checkpoint", "--out", out.to_str().unwrap()];
+        let out = demo.outs.join(format!("out-{ms}.{extension}"));
+        let args = args(out.to_str().unwrap());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         killed += usize::from(demo.kill_after(&args, Duration::from_millis(ms)));
-        demo.assert_ledger_verifies(&format!("a checkpoint killed at {ms} ms"));
+        demo.assert_ledger_verifies(&format!("{what} killed at {ms} ms"));
         if out.exists() {
             written += 1;
-            let o = mg(
-                &demo.home,
-                &["audit", "verify", "--checkpoint", out.to_str().unwrap()],
-            );
+            let o = verify(&out);
             assert_eq!(
                 o.status.code(),
                 Some(0),
-                "the note written before a kill at {ms} ms does not verify: {}",
+                "the output of {what} written before a kill at {ms} ms does not verify: {}",
                 text(&o)
             );
         }
     }
+    (killed, written)
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+#[test]
+fn a_checkpoint_killed_at_any_moment_leaves_a_verifying_ledger_and_a_whole_note_or_none() {
+    let demo = Demo::new();
+    let (killed, written) = kill_at_each_delay(
+        &demo,
+        "a checkpoint",
+        "note",
+        |out| strings(&["audit", "checkpoint", "--out", out]),
+        |out| {
+            mg(
+                &demo.home,
+                &["audit", "verify", "--checkpoint", out.to_str().unwrap()],
+            )
+        },
+    );
     let temporaries = demo.leftovers();
     eprintln!(
         "checkpoint: {killed} of {} killed while running, {written} notes written, {temporaries} temporaries left",
@@ -137,34 +165,27 @@ fn an_evidence_build_killed_at_any_moment_leaves_a_verifying_ledger_and_a_whole_
     let demo = Demo::new();
     let vkey = String::from_utf8(mg(&demo.home, &["audit", "vkey"]).stdout).unwrap();
     let vkey = vkey.trim();
-    let (mut killed, mut written) = (0, 0);
-    for ms in DELAYS_MS {
-        demo.grow();
-        let out = demo.outs.join(format!("out-{ms}.tar.gz"));
-        let args = [
-            "evidence",
-            "build",
-            "--model",
-            "credit-risk-scorer",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        killed += usize::from(demo.kill_after(&args, Duration::from_millis(ms)));
-        demo.assert_ledger_verifies(&format!("an evidence build killed at {ms} ms"));
-        if out.exists() {
-            written += 1;
-            let o = bin()
+    let (killed, written) = kill_at_each_delay(
+        &demo,
+        "an evidence build",
+        "tar.gz",
+        |out| {
+            strings(&[
+                "evidence",
+                "build",
+                "--model",
+                "credit-risk-scorer",
+                "--out",
+                out,
+            ])
+        },
+        |out| {
+            bin()
                 .args(["evidence", "verify", out.to_str().unwrap(), "--vkey", vkey])
                 .output()
-                .unwrap();
-            assert_eq!(
-                o.status.code(),
-                Some(0),
-                "the pack written before a kill at {ms} ms does not verify: {}",
-                text(&o)
-            );
-        }
-    }
+                .unwrap()
+        },
+    );
     let temporaries = demo.leftovers();
     eprintln!(
         "evidence: {killed} of {} killed while running, {written} packs written, {temporaries} temporaries left",

@@ -330,17 +330,14 @@ fn out_paths_that_cannot_be_written_fail_cleanly() {
     let digest = fx.engine.bundle().digest().to_owned();
 
     // policy export: the directory must be new and its parent must exist.
+    let export = |out: &Path| {
+        mg(
+            home,
+            &["policy", "export", &digest, "--out", out.to_str().unwrap()],
+        )
+    };
     let under_missing = missing.join("bundle");
-    let o = mg(
-        home,
-        &[
-            "policy",
-            "export",
-            &digest,
-            "--out",
-            under_missing.to_str().unwrap(),
-        ],
-    );
+    let o = export(&under_missing);
     assert_clean_failure(&o, &under_missing, "export under a missing directory");
     assert_eq!(code(&o), 3);
     assert!(
@@ -349,32 +346,14 @@ fn out_paths_that_cannot_be_written_fail_cleanly() {
         stderr(&o)
     );
     assert!(!missing.exists(), "no parent is created");
-    let o = mg(
-        home,
-        &[
-            "policy",
-            "export",
-            &digest,
-            "--out",
-            existing.to_str().unwrap(),
-        ],
-    );
+    let o = export(&existing);
     assert_clean_failure(&o, &existing, "export onto an existing directory");
     assert_eq!(code(&o), 3);
     assert_eq!(tree(&existing), vec![existing.join("keep.txt")]);
     let planted = work.path().join("planted");
     let target = work.path().join("target-of-link");
     std::os::unix::fs::symlink(&target, &planted).unwrap();
-    let o = mg(
-        home,
-        &[
-            "policy",
-            "export",
-            &digest,
-            "--out",
-            planted.to_str().unwrap(),
-        ],
-    );
+    let o = export(&planted);
     assert_clean_failure(&o, &planted, "export onto a dangling symlink");
     assert!(!target.exists(), "nothing is created through the link");
 

@@ -9,6 +9,11 @@ use super::{Param, Payload, Route};
 const DECISION: &str = include_str!("../../schemas/decision.v1.schema.json");
 const REQUEST: &str = include_str!("../../schemas/promotion-request.v1.schema.json");
 
+/// The promotion request schema as the component `PromotionRequest`, parsed once: its
+/// properties are also the schemas of model and version parameters and of filings.
+static REQUEST_SCHEMA: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| schema_of(REQUEST, "PromotionRequest"));
+
 /// The JSON Schema `text` as the component `name`: without `$schema`, and with its local
 /// references (`#/$defs/x`) pointing into the component where the document now holds them.
 fn schema_of(text: &str, name: &str) -> Value {
@@ -220,7 +225,7 @@ pub fn document(routes: &[Route], environments: &[String]) -> Value {
 
 /// The schema of the promotion request's property `name`.
 fn request_property(name: &str) -> Value {
-    schema_of(REQUEST, "PromotionRequest")
+    REQUEST_SCHEMA
         .pointer(&format!("/properties/{name}"))
         .cloned()
         .unwrap_or_else(|| json!({"type": "string"}))
@@ -228,7 +233,7 @@ fn request_property(name: &str) -> Value {
 
 /// The promotion request schema with `environment` limited to the configured environments.
 fn request_schema(environments: &[String]) -> Value {
-    let mut schema = schema_of(REQUEST, "PromotionRequest");
+    let mut schema = REQUEST_SCHEMA.clone();
     if let Some(env) = schema.pointer_mut("/properties/environment") {
         env["enum"] = json!(environments);
     }
