@@ -26,7 +26,7 @@ use crate::attest::{NoteSigner, NoteVerifier, PrivateKey, PublicKey};
 use crate::clock::Clock;
 use crate::engine::audit::AutoCheckpoint;
 use crate::engine::{Engine, EngineConfig, EngineError, EnvironmentConfig};
-use crate::ledger::{LedgerError, RecordKind, SqliteStore, Store};
+use crate::ledger::{LedgerError, PgStore, RecordKind, SqliteStore, Store};
 use crate::policy::{PolicyBundle, PolicyError};
 
 /// The config file name inside a workspace.
@@ -52,8 +52,16 @@ pub struct WorkspaceConfig {
     pub version: u32,
     /// The policy bundle directory (relative paths are relative to the workspace).
     pub policy_dir: PathBuf,
-    /// The SQLite ledger file.
+    /// The SQLite ledger file (with `storage = "sqlite"`).
     pub ledger: PathBuf,
+    /// Where the ledger lives: `sqlite` (the file `ledger`, the default) or `postgres` (the
+    /// database `postgres_url` names; `docs/deploy/ha.md`).
+    #[serde(default, skip_serializing_if = "StorageKind::is_default")]
+    pub storage: StorageKind,
+    /// The PostgreSQL database (`postgres://user@host:port/dbname`) when `storage = "postgres"`.
+    /// `MODELGATE_POSTGRES_URL` overrides it; keep passwords there, not in this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_url: Option<String>,
     /// The engine's private key (PKCS#8 PEM).
     pub engine_key: PathBuf,
     /// Checkpoint origin line and signer name (C2SP), e.g. `modelgate.example.com/ledger`.
@@ -80,6 +88,70 @@ pub struct WorkspaceConfig {
     /// Model inventory settings.
     #[serde(default, skip_serializing_if = "InventorySettings::is_default")]
     pub inventory: InventorySettings,
+}
+
+/// The environment variable that overrides `postgres_url`.
+pub const POSTGRES_URL_VAR: &str = "MODELGATE_POSTGRES_URL";
+
+/// Which database holds the ledger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// One SQLite file beside the config (embedded, one machine).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by several replicas.
+    Postgres,
+}
+
+impl StorageKind {
+    fn is_default(&self) -> bool {
+        *self == StorageKind::default()
+    }
+}
+
+/// Where a workspace's ledger is, resolved from the config and the environment.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LedgerLocation {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (may hold a password: never print it; see
+    /// [`LedgerLocation::describe`]).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for LedgerLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl LedgerLocation {
+    /// The location for messages: the file, or `postgres host:port/dbname` (no credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            LedgerLocation::Sqlite(path) => path.display().to_string(),
+            LedgerLocation::Postgres(url) => match url.parse::<postgres_url::Parsed>() {
+                Ok(parsed) => format!("postgres {}", parsed.0),
+                Err(()) => "postgres (unparsable URL)".to_owned(),
+            },
+        }
+    }
+}
+
+/// The credential-free description of a PostgreSQL URL.
+mod postgres_url {
+    /// `host:port/dbname` of a parsed URL.
+    pub struct Parsed(pub String);
+
+    impl std::str::FromStr for Parsed {
+        type Err = ();
+        fn from_str(url: &str) -> Result<Self, ()> {
+            crate::ledger::postgres::describe_url(url)
+                .map(Parsed)
+                .ok_or(())
+        }
+    }
 }
 
 /// The `[inventory]` section of `modelgate.toml`.
@@ -200,6 +272,17 @@ pub enum WorkspaceError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The workspace names a PostgreSQL ledger that holds no records.
+    #[error("the ledger in {0} is empty: run `modelgate init --storage postgres` once for the first replica, then copy that workspace (engine key included) to the others; modelgate never starts a new ledger under an existing workspace")]
+    LedgerEmpty(String),
+    /// `init` on a PostgreSQL database that already holds a ledger.
+    #[error("the ledger in {location} already holds {size} records: copy the workspace of the replica that created it (engine key included) instead of initialising a new one")]
+    LedgerExists {
+        /// Where the ledger is.
+        location: String,
+        /// Its size.
+        size: u64,
+    },
     /// The workspace exists but its ledger does not.
     #[error("the ledger `{0}` is missing or empty: restore it from backup; modelgate never starts a new ledger in an existing workspace")]
     LedgerMissing(PathBuf),
@@ -265,9 +348,30 @@ impl Workspace {
         policies: Option<&Path>,
         clock: Arc<dyn Clock>,
     ) -> Result<Workspace, WorkspaceError> {
+        Workspace::init_with(home, policies, StorageKind::Sqlite, None, clock)
+    }
+
+    /// Like [`Workspace::init`], with the ledger in `storage`: for PostgreSQL, the database
+    /// `postgres_url` names (written to the config) or, when it is `None`,
+    /// `MODELGATE_POSTGRES_URL` (read at every open, never written). A PostgreSQL database
+    /// that already holds a ledger is refused.
+    pub fn init_with(
+        home: &Path,
+        policies: Option<&Path>,
+        storage: StorageKind,
+        postgres_url: Option<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Workspace, WorkspaceError> {
         let config_path = home.join(CONFIG_FILE);
         if config_path.exists() {
             return Err(WorkspaceError::Exists(home.to_path_buf()));
+        }
+        if storage == StorageKind::Sqlite && postgres_url.is_some() {
+            return Err(WorkspaceError::Config {
+                path: config_path,
+                message: "a PostgreSQL URL was given for a SQLite ledger: add `--storage postgres`"
+                    .to_owned(),
+            });
         }
         fs::create_dir_all(home).map_err(io_err(home))?;
         let policy_dir = match policies {
@@ -286,6 +390,8 @@ impl Workspace {
             version: 1,
             policy_dir,
             ledger: PathBuf::from("ledger.db"),
+            storage,
+            postgres_url,
             engine_key: PathBuf::from("engine.key"),
             origin: default_origin(),
             checkpoint_every_records: default_checkpoint_every_records(),
@@ -300,8 +406,16 @@ impl Workspace {
             home: home.to_path_buf(),
             config,
         };
-        // Check the bundle before anything else is written next to it.
+        // Check the bundle and the ledger location before anything else is written.
         let bundle = PolicyBundle::load(&ws.policy_dir())?;
+        let mut store = ws.open_store(false)?;
+        let size = store.size()?;
+        if size > 0 {
+            return Err(WorkspaceError::LedgerExists {
+                location: ws.ledger_location()?.describe(),
+                size,
+            });
+        }
 
         let key = PrivateKey::generate();
         let pem = key.to_pkcs8_pem().map_err(|e| WorkspaceError::EngineKey {
@@ -320,8 +434,7 @@ impl Workspace {
         fs::write(&config_path, text).map_err(io_err(&config_path))?;
 
         let engine = Engine::new(bundle, ws.engine_config(), clock)?;
-        let mut store = SqliteStore::open(&ws.ledger_path())?;
-        engine.activate_bundle(&mut store)?;
+        engine.activate_bundle(&mut *store)?;
         Ok(ws)
     }
 
@@ -403,20 +516,64 @@ impl Workspace {
         }
     }
 
-    /// Opens the SQLite ledger. Only `init` creates it: a ledger that has gone missing is an
-    /// error, never silently replaced by an empty one.
-    pub fn store(&self) -> Result<SqliteStore, WorkspaceError> {
-        let path = self.ledger_path();
-        if !path.exists() {
-            return Err(WorkspaceError::LedgerMissing(path));
+    /// Where the ledger is: the SQLite file, or the PostgreSQL URL from
+    /// `MODELGATE_POSTGRES_URL` or `postgres_url`.
+    pub fn ledger_location(&self) -> Result<LedgerLocation, WorkspaceError> {
+        match self.config.storage {
+            StorageKind::Sqlite => Ok(LedgerLocation::Sqlite(self.ledger_path())),
+            StorageKind::Postgres => std::env::var(POSTGRES_URL_VAR)
+                .ok()
+                .filter(|url| !url.is_empty())
+                .or_else(|| self.config.postgres_url.clone())
+                .map(LedgerLocation::Postgres)
+                .ok_or_else(|| WorkspaceError::Config {
+                    path: self.home.join(CONFIG_FILE),
+                    message: format!(
+                        "`storage = \"postgres\"` needs `postgres_url` or {POSTGRES_URL_VAR}"
+                    ),
+                }),
         }
-        let store = SqliteStore::open(&path)?;
-        // `init` always writes the first bundle activation: an empty ledger here is a replaced
-        // or truncated file, not a fresh start.
-        if crate::ledger::Store::size(&store)? == 0 {
-            return Err(WorkspaceError::LedgerMissing(path));
+    }
+
+    /// Opens the ledger for appending. Only `init` creates it: a ledger that has gone missing
+    /// is an error, never silently replaced by an empty one.
+    pub fn store(&self) -> Result<Box<dyn Store>, WorkspaceError> {
+        if let LedgerLocation::Sqlite(path) = self.ledger_location()? {
+            if !path.exists() {
+                return Err(WorkspaceError::LedgerMissing(path));
+            }
         }
+        let store = self.open_store(false)?;
+        self.refuse_empty(&*store)?;
         Ok(store)
+    }
+
+    /// Opens the ledger for reading only (verification, export, the server's readers).
+    pub fn read_store(&self) -> Result<Box<dyn Store>, WorkspaceError> {
+        let store = self.open_store(true)?;
+        self.refuse_empty(&*store)?;
+        Ok(store)
+    }
+
+    fn open_store(&self, read_only: bool) -> Result<Box<dyn Store>, WorkspaceError> {
+        Ok(match (self.ledger_location()?, read_only) {
+            (LedgerLocation::Sqlite(path), false) => Box::new(SqliteStore::open(&path)?),
+            (LedgerLocation::Sqlite(path), true) => Box::new(SqliteStore::open_read_only(&path)?),
+            (LedgerLocation::Postgres(url), false) => Box::new(PgStore::open(&url)?),
+            (LedgerLocation::Postgres(url), true) => Box::new(PgStore::open_read_only(&url)?),
+        })
+    }
+
+    /// `init` always writes the first bundle activation: an empty ledger here is a replaced or
+    /// truncated file (or an empty database), not a fresh start.
+    fn refuse_empty(&self, store: &dyn Store) -> Result<(), WorkspaceError> {
+        if store.size()? > 0 {
+            return Ok(());
+        }
+        Err(match self.ledger_location()? {
+            LedgerLocation::Sqlite(path) => WorkspaceError::LedgerMissing(path),
+            postgres => WorkspaceError::LedgerEmpty(postgres.describe()),
+        })
     }
 
     /// Loads the policy bundle and builds the engine with `clock`.
@@ -525,18 +682,18 @@ impl Workspace {
             origin: &self.config.origin,
         };
         let mut checkpoint_for = |needed: u64| -> Result<(u64, String), EvidenceError> {
-            if let Some(found) = covering_checkpoint(&store, needed)? {
+            if let Some(found) = covering_checkpoint(&*store, needed)? {
                 return Ok(found);
             }
             let mut writer = self.store().map_err(fail)?;
             let cp = crate::engine::audit::checkpoint(
-                &mut writer,
+                &mut *writer,
                 &self.note_signer().map_err(fail)?,
                 &self.config.origin,
             )?;
             Ok((cp.size, cp.note))
         };
-        build_pack(&store, scope, signer, &mut checkpoint_for)
+        build_pack(&*store, scope, signer, &mut checkpoint_for)
     }
 }
 
@@ -564,8 +721,8 @@ impl Workspace {
             .map_err(|e| InventoryError::Invalid(e.to_string()))?;
         let as_of = crate::clock::rfc3339(options.as_of);
         let snapshot = self.inventory_snapshot_path();
-        let inventory = load_with_snapshot(&store, Some(&as_of), Some(&snapshot), progress)?;
-        let trust = crate::inventory::trust_as_of(&store, &as_of)?;
+        let inventory = load_with_snapshot(&*store, Some(&as_of), Some(&snapshot), progress)?;
+        let trust = crate::inventory::trust_as_of(&*store, &as_of)?;
         Ok(build_report(&inventory, &trust, options))
     }
 
@@ -578,12 +735,16 @@ impl Workspace {
             .store()
             .map_err(|e| crate::inventory::InventoryError::Invalid(e.to_string()))?;
         let snapshot = self.inventory_snapshot_path();
-        crate::inventory::load_with_snapshot(&store, None, Some(&snapshot), progress)
+        crate::inventory::load_with_snapshot(&*store, None, Some(&snapshot), progress)
     }
 
-    /// Where the inventory snapshot lives: beside the ledger, `<ledger>.inventory-snapshot`
-    /// (derived data, see [`crate::inventory::snapshot`]).
+    /// Where the inventory snapshot lives: beside the ledger, `<ledger>.inventory-snapshot`; for
+    /// a PostgreSQL ledger, `inventory-snapshot.postgres` in the workspace (a local cache of each
+    /// replica: derived data, see [`crate::inventory::snapshot`]).
     pub fn inventory_snapshot_path(&self) -> PathBuf {
+        if self.config.storage == StorageKind::Postgres {
+            return self.home.join("inventory-snapshot.postgres");
+        }
         let mut name = self.ledger_path().into_os_string();
         name.push(".inventory-snapshot");
         PathBuf::from(name)

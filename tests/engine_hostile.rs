@@ -261,7 +261,7 @@ fn a_missing_ledger_is_an_error_not_a_new_empty_ledger() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    let err = f.ws.store().unwrap_err();
+    let err = f.ws.store().err().expect("the store is refused");
     assert!(err.to_string().contains("missing"), "{err}");
     assert!(!path.exists());
 }
@@ -320,7 +320,7 @@ fn an_emptied_ledger_file_is_refused_like_a_missing_one() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     std::fs::write(&path, b"").unwrap();
-    let err = f.ws.store().unwrap_err();
+    let err = f.ws.store().err().expect("the store is refused");
     assert!(err.to_string().contains("missing or empty"), "{err}");
 }
 

@@ -1,4 +1,4 @@
-//! A read-only [`Store`] that times every call it passes on to a [`SqliteStore`], grouped by
+//! A read-only [`Store`] that times every call it passes on to the workspace store, grouped by
 //! what the call is for, so that a pack build can be split into its ledger reads and the rest.
 //!
 //! [`TimedStore`] answers reads exactly as the store it wraps (proofs included: they are
@@ -9,8 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use modelgate::ledger::{
-    Hash, Head, LedgerError, RecordDraft, RecordKind, SealedRecord, SqliteStore, Store,
-    StoredRecord,
+    Hash, Head, LedgerError, RecordDraft, RecordKind, SealedRecord, Store, StoredRecord,
 };
 
 /// Per group: calls, items they returned (records, proof hashes, blobs) and time spent.
@@ -62,15 +61,15 @@ pub const BLOBS: &str = "attestations, inputs and bundle files (`attestation`)";
 /// Everything else.
 pub const OTHER: &str = "other reads";
 
-/// A [`SqliteStore`] whose every read is timed.
+/// A store whose every read is timed.
 pub struct TimedStore {
-    inner: SqliteStore,
+    inner: Box<dyn Store>,
     tally: Mutex<Tally>,
 }
 
 impl TimedStore {
     /// Wraps `inner`.
-    pub fn new(inner: SqliteStore) -> TimedStore {
+    pub fn new(inner: Box<dyn Store>) -> TimedStore {
         TimedStore {
             inner,
             tally: Mutex::new(Tally::new()),
@@ -82,7 +81,7 @@ impl TimedStore {
         self.tally.lock().unwrap().clone()
     }
 
-    fn timed<T: Items>(&self, group: &'static str, call: impl FnOnce(&SqliteStore) -> T) -> T {
+    fn timed<T: Items>(&self, group: &'static str, call: impl FnOnce(&dyn Store) -> T) -> T {
         let t = Instant::now();
         let out = call(&self.inner);
         let took = t.elapsed();

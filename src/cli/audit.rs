@@ -17,8 +17,7 @@ use crate::attest::NoteVerifier;
 use crate::engine::audit;
 use crate::ledger::{
     export_jsonl, format_consistency_proof, open_checkpoint, parse_record, verify_lines_against,
-    verify_store_against, Checkpoint, SqliteStore, Store, StoredRecord, VerifyFailure,
-    VerifyReport,
+    verify_store_against, Checkpoint, Store, StoredRecord, VerifyFailure, VerifyReport,
 };
 use crate::workspace::{Workspace, WorkspaceError};
 
@@ -141,8 +140,8 @@ fn verify_workspace(
         None => ws.note_verifier()?,
     };
     let given = open_given(&args.checkpoints, &verifier)?;
-    let store = SqliteStore::open_read_only(&ws.ledger_path())?;
-    Ok(verify_store_against(&store, &verifier, &given)?)
+    let store = ws.read_store()?;
+    Ok(verify_store_against(&*store, &verifier, &given)?)
 }
 
 fn verify_export(
@@ -291,9 +290,8 @@ fn render_json(r: &VerifyReport, source: &str) -> Value {
     })
 }
 
-fn open_store(home: &Path) -> Result<SqliteStore, CliError> {
-    let ws = Workspace::open(home)?;
-    Ok(SqliteStore::open_read_only(&ws.ledger_path())?)
+fn open_store(home: &Path) -> Result<Box<dyn Store>, CliError> {
+    Ok(Workspace::open(home)?.read_store()?)
 }
 
 fn summary_line(r: &StoredRecord) -> String {
@@ -359,7 +357,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
         AuditCommand::Checkpoint { out } => {
             let ws = Workspace::open(home)?;
             let mut store = ws.store()?;
-            let cp = audit::checkpoint(&mut store, &ws.note_signer()?, &ws.config().origin)?;
+            let cp = audit::checkpoint(&mut *store, &ws.note_signer()?, &ws.config().origin)?;
             if let Some(path) = out {
                 atomic::write_file(&path, cp.note.as_bytes(), Access::Umask)?;
             }
@@ -368,7 +366,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
         }
         AuditCommand::Prove { index, size, out } => {
             let store = open_store(home)?;
-            let proof = audit::prove(&store, index, size)?;
+            let proof = audit::prove(&*store, index, size)?;
             let text = proof.to_text();
             match out {
                 Some(path) => atomic::write_file(&path, text.as_bytes(), Access::Umask)?,
@@ -378,7 +376,7 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
         }
         AuditCommand::Consistency { old, new } => {
             let store = open_store(home)?;
-            let proof = audit::consistency(&store, old, new)?;
+            let proof = audit::consistency(&*store, old, new)?;
             say_raw!("{}", format_consistency_proof(&proof));
             Ok(exit::OK)
         }
@@ -406,7 +404,8 @@ pub fn audit(home: &Path, command: AuditCommand) -> CmdResult {
         }
         AuditCommand::Export { out } => {
             let store = open_store(home)?;
-            let n = atomic::write_file_with(&out, Access::Umask, |w| Ok(export_jsonl(&store, w)?))?;
+            let n =
+                atomic::write_file_with(&out, Access::Umask, |w| Ok(export_jsonl(&*store, w)?))?;
             let head = store
                 .head()?
                 .map(|h| hex::encode(h.leaf_hash))

@@ -36,7 +36,7 @@ pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult 
     let bytes = read_limited(&args.request, crate::engine::request::MAX_REQUEST_BYTES + 1)?;
     let ws = Workspace::open(home)?;
     let mut store = ws.store()?;
-    let (engine, refused) = ws.engine_for(&store, clock)?;
+    let (engine, refused) = ws.engine_for(&*store, clock)?;
     if let Some(refused) = refused {
         eprintln!(
             "warning: the policy bundle in `{}` is refused, so the active bundle {} keeps deciding: {refused}",
@@ -50,7 +50,7 @@ pub fn check(home: &Path, args: &CheckArgs, clock: Arc<dyn Clock>) -> CmdResult 
         bundle: engine.bundle(),
         fail_on_warn: args.fail_on_warn,
     };
-    match engine.decide(&mut store, &bytes) {
+    match engine.decide(&mut *store, &bytes) {
         Ok(decision) => {
             match args.format {
                 CheckFormat::Json => say!(

@@ -33,6 +33,10 @@ pub struct DemoArgs {
     /// Directory for the demo workspace (default: a new temporary directory, kept and printed).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Where the demo ledger lives: `sqlite` (a file in the demo workspace) or `postgres` (an
+    /// empty database named by MODELGATE_POSTGRES_URL).
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub storage: crate::workspace::StorageKind,
 }
 
 /// The people (and the pipeline) of the demo, with the roles their keys hold.
@@ -258,7 +262,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
             dir.display()
         )));
     }
-    let ws = Workspace::init(&dir, None, clock.clone())?;
+    let ws = Workspace::init_with(&dir, None, args.storage, None, clock.clone())?;
     for sub in ["keys", "attestations", "requests", "artifacts"] {
         fs::create_dir_all(dir.join(sub))
             .map_err(|e| CliError::internal(format!("cannot create `{sub}`: {e}")))?;
@@ -285,7 +289,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
             None,
             None,
         );
-        change_trust(&mut store, clock.as_ref(), &change)?;
+        change_trust(&mut *store, clock.as_ref(), &change)?;
         let roles: Vec<String> = roles.iter().map(ToString::to_string).collect();
         say!(
             "   {:<20} {:<28} key {}",
@@ -429,7 +433,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     let (mut allows, mut denies) = (0, 0);
     for (s, path) in scenarios.iter().zip(&requests) {
         let bytes = fs::read(path).map_err(|e| CliError::internal(e.to_string()))?;
-        let d = engine.decide(&mut store, &bytes)?;
+        let d = engine.decide(&mut *store, &bytes)?;
         let verdict = if d.is_allow() {
             allows += 1;
             "ALLOW"
@@ -458,7 +462,7 @@ pub fn demo(args: &DemoArgs, clock: Arc<dyn Clock>) -> CmdResult {
     say_raw!("{summary}");
 
     say!("\n4. ledger verification");
-    let report = verify_store(&store)?;
+    let report = verify_store(&*store)?;
     let intact = report.failure.is_none();
     match &report.failure {
         None => say!(

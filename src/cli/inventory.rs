@@ -161,7 +161,7 @@ pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>)
                 version: version.clone(),
                 environment: environment.clone(),
             };
-            let sealed = observe(&mut store, &deployment, clock.now())?;
+            let sealed = observe(&mut *store, &deployment, clock.now())?;
             say!("recorded: {model} {version} runs in {environment} (reported by {source}), ledger #{}", sealed.index);
             Ok(exit::OK)
         }
@@ -171,7 +171,7 @@ pub fn inventory(home: &Path, command: &InventoryCommand, clock: Arc<dyn Clock>)
             reason,
         } => {
             let mut store = ws.store()?;
-            let sealed = retire(&mut store, model, version.as_deref(), reason, clock.now())?;
+            let sealed = retire(&mut *store, model, version.as_deref(), reason, clock.now())?;
             say!(
                 "retired: {model}{}, ledger #{}",
                 version
@@ -338,7 +338,7 @@ pub fn demo_report(ws: &Workspace, clock: &dyn Clock) -> Result<String, CliError
         version: "0.3.1".into(),
         environment: "production".into(),
     };
-    observe(&mut store, &shadow, clock.now())?;
+    observe(&mut *store, &shadow, clock.now())?;
     let mut options = ReportOptions::new(clock.now(), ws.production_environments());
     options.expiring_days = 90;
     let r = ws.inventory_report(&options, &mut |_, _| {})?;
@@ -396,7 +396,7 @@ pub fn demo_report(ws: &Workspace, clock: &dyn Clock) -> Result<String, CliError
 }
 
 fn kept_reports(ws: &Workspace, format: Format) -> CmdResult {
-    let kept = crate::inventory::scheduled::list(&ws.store()?)?;
+    let kept = crate::inventory::scheduled::list(&*ws.store()?)?;
     match format {
         Format::Json => say!(
             "{}",

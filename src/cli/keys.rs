@@ -124,7 +124,7 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
                 parse_time("not-before", not_before)?,
                 parse_time("not-after", not_after)?,
             );
-            let sealed = change_trust(&mut store, clock.as_ref(), &change)?;
+            let sealed = change_trust(&mut *store, clock.as_ref(), &change)?;
             let roles: Vec<String> = roles.iter().map(ToString::to_string).collect();
             say!(
                 "trusted key {} for {principal} as {} (ledger record {})",
@@ -139,12 +139,12 @@ pub fn trust(home: &Path, command: TrustCommand, clock: Arc<dyn Clock>) -> CmdRe
                 key_id: key_id.clone(),
                 reason,
             };
-            let sealed = change_trust(&mut store, clock.as_ref(), &change)?;
+            let sealed = change_trust(&mut *store, clock.as_ref(), &change)?;
             say!("revoked key {key_id} (ledger record {})", sealed.index);
             Ok(exit::OK)
         }
         TrustCommand::List { format } => {
-            let trust = load_trust(&store)?;
+            let trust = load_trust(&*store)?;
             let rows: Vec<serde_json::Value> = trust
                 .keys()
                 .map(|k| {

@@ -11,7 +11,6 @@ use crate::clock::{parse_rfc3339, rfc3339, Clock};
 use crate::engine::decision::{Decision, DecisionBody, LedgerRef};
 use crate::engine::freeze;
 use crate::engine::replay::replay;
-use crate::ledger::Store as _;
 use crate::workspace::Workspace;
 
 /// `modelgate freeze`
@@ -57,7 +56,7 @@ pub fn freeze(home: &Path, args: &FreezeArgs, clock: Arc<dyn Clock>) -> CmdResul
     let ws = Workspace::open(home)?;
     let mut store = ws.store()?;
     let sealed = freeze::freeze(
-        &mut store,
+        &mut *store,
         clock.as_ref(),
         &ws.engine_config(),
         &args.environment,
@@ -81,7 +80,7 @@ pub fn unfreeze(home: &Path, args: &UnfreezeArgs, clock: Arc<dyn Clock>) -> CmdR
     let ws = Workspace::open(home)?;
     let mut store = ws.store()?;
     let sealed = freeze::unfreeze(
-        &mut store,
+        &mut *store,
         clock.as_ref(),
         &ws.engine_config(),
         &args.environment,
@@ -97,8 +96,8 @@ pub fn unfreeze(home: &Path, args: &UnfreezeArgs, clock: Arc<dyn Clock>) -> CmdR
 /// Runs `modelgate explain`: exit 0 when the replay reproduces the record, 4 when it does not.
 pub fn explain(home: &Path, args: &ExplainArgs) -> CmdResult {
     let ws = Workspace::open(home)?;
-    let store = crate::ledger::SqliteStore::open_read_only(&ws.ledger_path())?;
-    let result = replay(&store, args.index)?;
+    let store = ws.read_store()?;
+    let result = replay(&*store, args.index)?;
     match args.format {
         Format::Json => say!(
             "{}",

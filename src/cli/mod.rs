@@ -39,6 +39,7 @@ pub mod policy;
 pub mod report;
 pub mod serve;
 pub mod sign;
+pub mod storage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,6 +162,14 @@ pub enum Command {
         /// Use this policy bundle directory instead of a copy of the reference bundle.
         #[arg(long)]
         policies: Option<PathBuf>,
+        /// Where the ledger lives: `sqlite` (a file in the workspace) or `postgres` (shared by
+        /// replicas; docs/deploy/ha.md).
+        #[arg(long, value_enum, default_value = "sqlite")]
+        storage: crate::workspace::StorageKind,
+        /// The PostgreSQL database for `--storage postgres`, written to modelgate.toml. Without
+        /// it, MODELGATE_POSTGRES_URL is read at every start (and never written).
+        #[arg(long, requires = "storage")]
+        postgres_url: Option<String>,
     },
     /// Key management.
     Key {
@@ -214,6 +223,12 @@ pub enum Command {
     },
     /// Run the HTTP service: pipeline admission API, Kubernetes webhook, auditor API, metrics.
     Serve(serve::ServeArgs),
+    /// Ledger storage: copy a SQLite ledger into PostgreSQL.
+    Storage {
+        /// The storage command.
+        #[command(subcommand)]
+        command: storage::StorageCommand,
+    },
     /// Bearer tokens for the HTTP service.
     Token {
         /// The token command.
@@ -248,7 +263,11 @@ where
 /// Runs a parsed command with `clock`; prints errors to stderr and returns the exit code.
 pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
     let result = match cli.command {
-        Command::Init { policies } => init(&cli.home, policies.as_deref(), clock),
+        Command::Init {
+            policies,
+            storage,
+            postgres_url,
+        } => init(&cli.home, policies.as_deref(), storage, postgres_url, clock),
         Command::Key { command } => keys::key(command),
         Command::Trust { command } => keys::trust(&cli.home, command, clock),
         Command::Sign(args) => sign::sign(&args, clock.as_ref()),
@@ -263,6 +282,7 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
         Command::Policy { command } => policy::policy(&cli.home, &command),
         Command::Serve(args) => serve::serve(&cli.home, &args, clock),
         Command::Token { command } => serve::token(&cli.home, &command),
+        Command::Storage { command } => storage::storage(&command),
         Command::Demo(args) => demo::demo(&args, clock),
     };
     match result {
@@ -274,8 +294,14 @@ pub fn run(cli: Cli, clock: Arc<dyn Clock>) -> i32 {
     }
 }
 
-fn init(home: &Path, policies: Option<&Path>, clock: Arc<dyn Clock>) -> CmdResult {
-    let ws = Workspace::init(home, policies, clock.clone())?;
+fn init(
+    home: &Path,
+    policies: Option<&Path>,
+    storage: crate::workspace::StorageKind,
+    postgres_url: Option<String>,
+    clock: Arc<dyn Clock>,
+) -> CmdResult {
+    let ws = Workspace::init_with(home, policies, storage, postgres_url, clock.clone())?;
     let key = ws.engine_key()?;
     let engine = ws.engine(clock)?;
     say!("initialised workspace {}", ws.home().display());
@@ -285,7 +311,7 @@ fn init(home: &Path, policies: Option<&Path>, clock: Arc<dyn Clock>) -> CmdResul
         ws.policy_dir().display(),
         engine.bundle().digest()
     );
-    say!("  ledger       {}", ws.ledger_path().display());
+    say!("  ledger       {}", ws.ledger_location()?.describe());
     say!("  trust store  empty: add keys with `modelgate trust add`");
     Ok(exit::OK)
 }

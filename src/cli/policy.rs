@@ -101,8 +101,8 @@ pub fn policy(home: &Path, command: &PolicyCommand) -> CmdResult {
 /// directory appears whole or not at all ([`super::atomic::write_dir`]).
 fn export(home: &Path, digest: &str, out: &Path) -> CmdResult {
     let ws = Workspace::open(home)?;
-    let store = crate::ledger::SqliteStore::open_read_only(&ws.ledger_path())?;
-    let bundle = crate::engine::bundles::load_bundle(&store, digest)?;
+    let store = ws.read_store()?;
+    let bundle = crate::engine::bundles::load_bundle(&*store, digest)?;
     for file in bundle.files() {
         PolicyBundle::check_file_name(&file.name)
             .map_err(|e| CliError::invalid(format!("bundle `{digest}` cannot be exported: {e}")))?;

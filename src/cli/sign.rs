@@ -215,7 +215,7 @@ pub fn approve(home: &Path, args: &ApproveArgs, clock: &dyn Clock) -> CmdResult 
         Some(a) => a.clone(),
         None => {
             let ws = Workspace::open(home)?;
-            let trust = load_trust(&ws.store()?)?;
+            let trust = load_trust(&*ws.store()?)?;
             let id = key.public_key().key_id();
             trust.get(&id).map(|k| k.principal.clone()).ok_or_else(|| {
                 CliError::invalid(format!(

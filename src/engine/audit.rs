@@ -105,7 +105,22 @@ fn checkpoint_error(e: impl std::fmt::Display) -> EngineError {
 }
 
 /// The latest checkpoint, signing and storing a new one first if the ledger grew since the last.
+/// Holds the store's checkpoint signer lock throughout, so that replicas sharing one database
+/// sign one at a time, each reading the size only once it holds the lock.
 pub fn checkpoint(
+    store: &mut dyn Store,
+    signer: &NoteSigner,
+    origin: &str,
+) -> Result<StoredCheckpoint, EngineError> {
+    store.lock_checkpoints()?;
+    let signed = sign_latest(store, signer, origin);
+    let released = store.unlock_checkpoints();
+    let signed = signed?;
+    released?;
+    Ok(signed)
+}
+
+fn sign_latest(
     store: &mut dyn Store,
     signer: &NoteSigner,
     origin: &str,

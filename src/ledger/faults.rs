@@ -409,6 +409,22 @@ impl<S: Store> Store for FaultyStore<S> {
     fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {
         self.inner.first_checkpoint_after(index)
     }
+
+    fn lock_checkpoints(&mut self) -> Result<(), LedgerError> {
+        self.inner.lock_checkpoints()
+    }
+
+    fn unlock_checkpoints(&mut self) -> Result<(), LedgerError> {
+        self.inner.unlock_checkpoints()
+    }
+
+    fn attestation_digests(&self) -> Result<Vec<String>, LedgerError> {
+        self.inner.attestation_digests()
+    }
+
+    fn attestation_filings(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        self.inner.attestation_filings()
+    }
 }
 
 #[cfg(test)]

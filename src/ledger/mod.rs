@@ -34,6 +34,8 @@ pub mod export;
 pub mod faults;
 pub mod group;
 pub mod merkle;
+pub mod migrate;
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod store;
@@ -50,6 +52,7 @@ pub use merkle::{
     node_hash, verify_consistency, verify_inclusion, Frontier, Hash, MemoryNodes, NodeSource,
     Overlay, ProofError, EMPTY_ROOT,
 };
+pub use postgres::PgStore;
 pub use record::{
     leaf_hash, parse_record, seal, Record, RecordDraft, RecordKind, SealedRecord, GENESIS_PREV,
     MAX_RECORD_BYTES, RECORD_VERSION,
@@ -222,6 +225,10 @@ pub enum LedgerError {
     /// The group-commit appender thread has stopped; nothing more can be appended through it.
     #[error("the ledger appender has stopped")]
     AppenderStopped,
+    /// The database would not keep a commit through a crash (e.g. PostgreSQL with
+    /// `fsync = off`); the store refuses to append to it.
+    #[error("ledger storage is not durable: {0}")]
+    NotDurable(String),
     /// Reading an export or writing one failed.
     #[error("ledger i/o failed: {0}")]
     Io(#[from] std::io::Error),

@@ -243,7 +243,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SealedRecord>, LedgerError> {
         let request = AppendRequest {
             guard: Some(AppendGuard {
-                kinds: kind_slice(kind),
+                kinds: super::store::kind_slice(kind),
                 since,
             }),
             ..AppendRequest::records(drafts.to_vec())
@@ -342,6 +342,17 @@ impl Store for SqliteStore {
         attest::filed(&self.conn, model, version)
     }
 
+    fn attestation_digests(&self) -> Result<Vec<String>, LedgerError> {
+        attest::digests(&self.conn)
+    }
+
+    fn attestation_filings(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        if self.version < ATTESTATION_INDEX_VERSION {
+            return Ok(Vec::new());
+        }
+        attest::filings(&self.conn)
+    }
+
     /// One indexed read of `tree_nodes`.
     fn tree_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
         self.has_tree("merkle tree")?;
@@ -408,12 +419,6 @@ impl NodeSource for SqliteStore {
     fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
         self.tree_node(level, index)
     }
-}
-
-/// A `'static` one-kind slice for [`AppendGuard::kinds`].
-fn kind_slice(kind: RecordKind) -> &'static [RecordKind] {
-    let at = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-    RecordKind::ALL.get(at..=at).unwrap_or(&[])
 }
 
 #[cfg(test)]

@@ -225,6 +225,17 @@ pub trait Store: Send {
         Ok(Vec::new())
     }
 
+    /// Every stored attestation digest, in digest order (`modelgate storage migrate`). The
+    /// default refuses: this store cannot list its attestations.
+    fn attestation_digests(&self) -> Result<Vec<String>, LedgerError> {
+        Err(LedgerError::Unsupported("listing attestations"))
+    }
+
+    /// Every filing `(model, version, digest)` of [`Store::file_attestation`], in filing order.
+    fn attestation_filings(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        Ok(Vec::new())
+    }
+
     /// The perfect tree node `(level, index)`: the hash of the leaves
     /// `[index << level, (index + 1) << level)` (see [`super::merkle`]). Fails with
     /// [`LedgerError::MissingNode`] when it is not (or not yet) stored.
@@ -280,6 +291,18 @@ pub trait Store: Send {
         Err(LedgerError::Unsupported("checkpoints"))
     }
 
+    /// Takes the checkpoint signer lock, held until [`Store::unlock_checkpoints`] or until the
+    /// handle closes: with several replicas on one database, one signs at a time. The default
+    /// (single-writer stores) has nothing to lock.
+    fn lock_checkpoints(&mut self) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
+    /// Releases the lock [`Store::lock_checkpoints`] took.
+    fn unlock_checkpoints(&mut self) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
     /// The checkpoint note stored for `size`, if any.
     fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
         let _ = size;
@@ -304,6 +327,137 @@ pub trait Store: Send {
             .checkpoints()?
             .into_iter()
             .find(|(size, _)| *size > index))
+    }
+}
+
+/// A boxed store is a store (the workspace hands out `Box<dyn Store>`): every method forwards,
+/// so the boxed store's own implementations are the ones that run.
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn append(&mut self, drafts: &[RecordDraft]) -> Result<Vec<SealedRecord>, LedgerError> {
+        (**self).append(drafts)
+    }
+
+    fn append_unless(
+        &mut self,
+        kind: RecordKind,
+        since: u64,
+        drafts: &[RecordDraft],
+    ) -> Result<Vec<SealedRecord>, LedgerError> {
+        (**self).append_unless(kind, since, drafts)
+    }
+
+    fn append_batch(&mut self, batch: &[AppendRequest]) -> Result<Vec<AppendOutcome>, LedgerError> {
+        (**self).append_batch(batch)
+    }
+
+    fn probe_write(&mut self) -> Result<(), LedgerError> {
+        (**self).probe_write()
+    }
+
+    fn size(&self) -> Result<u64, LedgerError> {
+        (**self).size()
+    }
+
+    fn record(&self, index: u64) -> Result<Option<StoredRecord>, LedgerError> {
+        (**self).record(index)
+    }
+
+    fn records(&self, from: u64, limit: u64) -> Result<Vec<StoredRecord>, LedgerError> {
+        (**self).records(from, limit)
+    }
+
+    fn records_of_kind(&self, kind: RecordKind) -> Result<Vec<StoredRecord>, LedgerError> {
+        (**self).records_of_kind(kind)
+    }
+
+    fn decisions_for_model(&self, model: &str) -> Result<Vec<StoredRecord>, LedgerError> {
+        (**self).decisions_for_model(model)
+    }
+
+    fn last_of_kinds(&self, kinds: &[RecordKind]) -> Result<Option<u64>, LedgerError> {
+        (**self).last_of_kinds(kinds)
+    }
+
+    fn head(&self) -> Result<Option<Head>, LedgerError> {
+        (**self).head()
+    }
+
+    fn put_attestation(&mut self, digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
+        (**self).put_attestation(digest, bytes)
+    }
+
+    fn attestation(&self, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        (**self).attestation(digest)
+    }
+
+    fn file_attestation(
+        &mut self,
+        model: &str,
+        version: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(), LedgerError> {
+        (**self).file_attestation(model, version, digest, bytes)
+    }
+
+    fn filed_attestations(&self, model: &str, version: &str) -> Result<Vec<Vec<u8>>, LedgerError> {
+        (**self).filed_attestations(model, version)
+    }
+
+    fn attestation_digests(&self) -> Result<Vec<String>, LedgerError> {
+        (**self).attestation_digests()
+    }
+
+    fn attestation_filings(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        (**self).attestation_filings()
+    }
+
+    fn tree_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
+        (**self).tree_node(level, index)
+    }
+
+    fn tree_nodes(&self, level: u32, from: u64, to: u64) -> Result<Vec<(u64, Hash)>, LedgerError> {
+        (**self).tree_nodes(level, from, to)
+    }
+
+    fn tree_root(&self, size: u64) -> Result<Hash, LedgerError> {
+        (**self).tree_root(size)
+    }
+
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        (**self).inclusion_proof(index, size)
+    }
+
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        (**self).consistency_proof(old, new)
+    }
+
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), LedgerError> {
+        (**self).put_checkpoint(size, note)
+    }
+
+    fn lock_checkpoints(&mut self) -> Result<(), LedgerError> {
+        (**self).lock_checkpoints()
+    }
+
+    fn unlock_checkpoints(&mut self) -> Result<(), LedgerError> {
+        (**self).unlock_checkpoints()
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
+        (**self).checkpoint(size)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
+        (**self).latest_checkpoint()
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
+        (**self).checkpoints()
+    }
+
+    fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {
+        (**self).first_checkpoint_after(index)
     }
 }
 
@@ -431,4 +585,78 @@ pub fn seal_batch(
         sealed.push(record);
     }
     Ok(sealed)
+}
+
+/// Refuses an attestation digest that is malformed or not the SHA-256 of `bytes`.
+pub(super) fn check_attestation(digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
+    if crate::digest::parse_prefixed(digest).is_none() {
+        return Err(LedgerError::InvalidDigest(digest.to_owned()));
+    }
+    let actual = crate::digest::sha256_prefixed(bytes);
+    if actual != digest {
+        return Err(LedgerError::AttestationDigestMismatch {
+            claimed: digest.to_owned(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Stored attestation `bytes` if they hash to `digest`; a stored row that does not is an
+/// inconsistency.
+pub(super) fn verified_attestation(digest: &str, bytes: Vec<u8>) -> Result<Vec<u8>, LedgerError> {
+    if crate::digest::sha256_prefixed(&bytes) == digest {
+        Ok(bytes)
+    } else {
+        Err(LedgerError::Inconsistent(format!(
+            "stored attestation `{digest}` does not match its digest"
+        )))
+    }
+}
+
+/// The head as a batch has moved it so far, and the `(kind, index)` of the records it has
+/// filed: what the next request of the batch is admitted against.
+pub(super) struct RunningHead {
+    /// The head after the requests admitted so far.
+    pub head: Option<Head>,
+    /// The records filed by the batch so far.
+    pub filed: Vec<(RecordKind, u64)>,
+}
+
+impl RunningHead {
+    /// A batch starting at `head`.
+    pub fn new(head: Option<Head>) -> Self {
+        RunningHead {
+            head,
+            filed: Vec::new(),
+        }
+    }
+
+    /// Moves the head past `sealed` (records of `kinds`, in order).
+    pub fn advance(
+        &mut self,
+        kinds: &[RecordDraft],
+        sealed: &[SealedRecord],
+    ) -> Result<(), LedgerError> {
+        for (draft, record) in kinds.iter().zip(sealed) {
+            self.filed.push((draft.kind, record.index));
+        }
+        if let Some(last) = sealed.last() {
+            let size = last
+                .index
+                .checked_add(1)
+                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
+            self.head = Some(Head {
+                size,
+                leaf_hash: last.leaf_hash,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A `'static` one-kind slice for [`AppendGuard::kinds`].
+pub(super) fn kind_slice(kind: RecordKind) -> &'static [RecordKind] {
+    let at = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+    RecordKind::ALL.get(at..=at).unwrap_or(&[])
 }

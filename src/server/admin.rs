@@ -46,7 +46,7 @@ pub async fn post_freeze(
         let config = state.ws.engine_config();
         let mut writer = state.writer()?;
         let sealed = freeze::freeze(
-            &mut *writer,
+            &mut **writer,
             state.clock.as_ref(),
             &config,
             &b.environment,
@@ -76,7 +76,8 @@ pub async fn post_unfreeze(
         let b: UnfreezeBody = parse(&bytes)?;
         let config = state.ws.engine_config();
         let mut writer = state.writer()?;
-        let sealed = freeze::unfreeze(&mut *writer, state.clock.as_ref(), &config, &b.environment)?;
+        let sealed =
+            freeze::unfreeze(&mut **writer, state.clock.as_ref(), &config, &b.environment)?;
         Ok(Json(
             json!({"environment": b.environment, "frozen": false, "record": sealed.index}),
         ))
@@ -92,7 +93,7 @@ pub async fn post_reload(State(state): State<Arc<AppState>>) -> Result<Json<Valu
         let mut writer = state.writer()?;
         let (engine, refused) = state
             .ws
-            .engine_for(&*writer, state.clock.clone())
+            .engine_for(&**writer, state.clock.clone())
             .map_err(|e| ApiError::internal(e.to_string()))?;
         if let Some(refused) = refused {
             return Err(ApiError::new(
@@ -104,7 +105,7 @@ pub async fn post_reload(State(state): State<Arc<AppState>>) -> Result<Json<Valu
                 ),
             ));
         }
-        let activated = engine.activate_bundle(&mut *writer)?;
+        let activated = engine.activate_bundle(&mut **writer)?;
         let digest = engine.bundle().digest().to_owned();
         let policies = engine.bundle().policies().len();
         state.set_engine(engine);

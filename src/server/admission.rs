@@ -292,7 +292,7 @@ pub fn judge(state: &AppState, review: &Review) -> Result<Verdict, ApiError> {
     let now = state.engine().clock().now();
     if let Some(draft) = observation_draft(&deployed, &decision, now)? {
         // No allow without its observation: if this append fails the answer is a 500.
-        record_observation(&mut *state.writer()?, draft)?;
+        record_observation(&mut **state.writer()?, draft)?;
     }
     Ok(Verdict::of(&decision))
 }

@@ -101,7 +101,7 @@ pub async fn post_webhook(
         )?;
         let mut writer = state.writer()?;
         let recorded = webhook::record(
-            &mut *writer,
+            &mut **writer,
             &deployed,
             &environment,
             now,

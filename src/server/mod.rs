@@ -150,7 +150,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Va
         let readable = state
             .writer()
             .ok()
-            .and_then(|w| crate::ledger::Store::size(&*w).ok())
+            .and_then(|w| crate::ledger::Store::size(&**w).ok())
             .is_some();
         // The ledger's last write failed and none has succeeded since: decisions cannot be
         // recorded. Probe it again (a small durable write on the appender's own store), so that

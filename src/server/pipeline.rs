@@ -18,7 +18,6 @@ use crate::engine::intake::{accept_attestation, MAX_FILED_PER_VERSION};
 use crate::engine::receipt::sign_receipt;
 use crate::engine::request::with_stored_attestations;
 use crate::engine::{load_trust, Decision, EngineError};
-use crate::ledger::Store as _;
 
 /// `POST /v1/decisions`: a promotion request (inline attestations and/or the ones filed for its
 /// model and version) → the recorded decision and its signed receipt. A deny is a 200.

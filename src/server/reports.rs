@@ -285,13 +285,13 @@ pub fn generate_scheduled(
         .writer
         .lock()
         .map_err(|_| InventoryError::Invalid("the ledger writer is unavailable".to_owned()))?;
-    let kept = scheduled::generate(&mut *writer, &schedule.name, &report, state.clock.now())?;
+    let kept = scheduled::generate(&mut **writer, &schedule.name, &report, state.clock.now())?;
     let signed = state
         .ws
         .note_signer()
         .map_err(|e| e.to_string())
         .and_then(|signer| {
-            crate::engine::audit::checkpoint(&mut *writer, &signer, &state.ws.config().origin)
+            crate::engine::audit::checkpoint(&mut **writer, &signer, &state.ws.config().origin)
                 .map_err(|e| e.to_string())
         });
     if let Err(e) = signed {

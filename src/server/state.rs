@@ -5,7 +5,6 @@
 //! ledger); [`AppState::open_with`] takes the appender's store from the caller, for example a
 //! [`crate::ledger::FaultyStore`] in a fault drill.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::auth::{TokenFile, TokenTable};
@@ -14,7 +13,7 @@ use super::metrics::Metrics;
 use crate::attest::PrivateKey;
 use crate::clock::Clock;
 use crate::engine::Engine;
-use crate::ledger::{GroupCommit, SqliteStore, Store};
+use crate::ledger::{GroupCommit, Store};
 use crate::workspace::{ServerSettings, Workspace};
 
 /// Shared server state.
@@ -28,7 +27,7 @@ pub struct AppState {
     /// Read connections, checked out per request.
     pub readers: ReaderPool,
     /// A write connection for the rare non-decision writes (attestation filing, freezes).
-    pub writer: Mutex<SqliteStore>,
+    pub writer: Mutex<Box<dyn Store>>,
     /// Token hashes → caller.
     tokens: RwLock<TokenTable>,
     /// Serialises changes to `tokens.toml` (read, change, write) made through the API.
@@ -56,7 +55,7 @@ impl AppState {
     /// writes, readers on demand), builds the engine, activates its bundle, loads the tokens.
     pub fn open(ws: Workspace, clock: Arc<dyn Clock>) -> Result<AppState, ApiError> {
         let appender_store = ws.store().map_err(|e| ApiError::internal(e.to_string()))?;
-        AppState::open_with(ws, clock, Box::new(appender_store))
+        AppState::open_with(ws, clock, appender_store)
     }
 
     /// Like [`AppState::open`], with `appender_store` as the store the group-commit appender
@@ -71,12 +70,12 @@ impl AppState {
         let fail = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
         let mut writer = ws.store().map_err(|e| fail(&e))?;
         let (engine, refused) = ws
-            .engine_for(&writer, clock.clone())
+            .engine_for(&*writer, clock.clone())
             .map_err(|e| fail(&e))?;
         if let Some(refused) = refused {
             tracing::warn!(error = %refused, "policy bundle refused; the active bundle keeps deciding");
         }
-        engine.activate_bundle(&mut writer)?;
+        engine.activate_bundle(&mut *writer)?;
         let metrics = Arc::new(Metrics::new());
         let batch_metrics = Arc::clone(&metrics);
         let options = crate::ledger::GroupOptions {
@@ -89,7 +88,7 @@ impl AppState {
         let engine_key = ws.engine_key().map_err(|e| fail(&e))?;
         let settings = ws.config().server.clone();
         Ok(AppState {
-            readers: ReaderPool::new(ws.ledger_path()),
+            readers: ReaderPool::new(ws.clone()),
             engine: RwLock::new(Arc::new(engine)),
             appender,
             writer: Mutex::new(writer),
@@ -156,7 +155,7 @@ impl AppState {
     }
 
     /// The non-decision writer.
-    pub fn writer(&self) -> Result<std::sync::MutexGuard<'_, SqliteStore>, ApiError> {
+    pub fn writer(&self) -> Result<std::sync::MutexGuard<'_, Box<dyn Store>>, ApiError> {
         self.writer
             .lock()
             .map_err(|_| ApiError::internal("the ledger writer is unavailable"))
@@ -164,23 +163,27 @@ impl AppState {
 }
 
 /// Read-only connections to the ledger, reused across requests.
-#[derive(Debug)]
 pub struct ReaderPool {
-    path: PathBuf,
-    idle: Mutex<Vec<SqliteStore>>,
+    ws: Workspace,
+    idle: Mutex<Vec<Box<dyn Store>>>,
+}
+
+impl std::fmt::Debug for ReaderPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderPool").finish_non_exhaustive()
+    }
 }
 
 /// A checked-out reader; goes back to the pool when dropped.
-#[derive(Debug)]
 pub struct Reader<'a> {
     pool: &'a ReaderPool,
-    store: Option<SqliteStore>,
+    store: Option<Box<dyn Store>>,
 }
 
 impl ReaderPool {
-    fn new(path: PathBuf) -> ReaderPool {
+    fn new(ws: Workspace) -> ReaderPool {
         ReaderPool {
-            path,
+            ws,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -190,7 +193,10 @@ impl ReaderPool {
         let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
         let store = match idle {
             Some(store) => store,
-            None => SqliteStore::open_read_only(&self.path)?,
+            None => self
+                .ws
+                .read_store()
+                .map_err(|e| ApiError::internal(e.to_string()))?,
         };
         Ok(Reader {
             pool: self,
@@ -203,8 +209,7 @@ impl Reader<'_> {
     /// The connection as a store.
     pub fn store(&self) -> Result<&dyn Store, ApiError> {
         self.store
-            .as_ref()
-            .map(|s| s as &dyn Store)
+            .as_deref()
             .ok_or_else(|| ApiError::internal("reader already returned"))
     }
 }

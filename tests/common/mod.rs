@@ -12,7 +12,7 @@ use modelgate::cli::demo::full_metadata;
 use modelgate::clock::{parse_rfc3339, rfc3339, Clock, FixedClock};
 use modelgate::digest::sha256_prefixed;
 use modelgate::engine::{change_trust, Decision, Engine, EngineError};
-use modelgate::ledger::{SqliteStore, Store};
+use modelgate::ledger::Store;
 use modelgate::workspace::Workspace;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
@@ -39,7 +39,7 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub ws: Workspace,
     pub engine: Engine,
-    pub store: SqliteStore,
+    pub store: Box<dyn Store>,
     pub clock: Arc<FixedClock>,
 }
 

@@ -16,7 +16,7 @@ use modelgate::canonical::to_canonical_vec;
 use modelgate::clock::{Clock, FixedClock};
 use modelgate::digest::sha256_prefixed;
 use modelgate::engine::{change_trust, load_trust, Decision, Engine, EngineError};
-use modelgate::ledger::{parse_record, RecordKind, SqliteStore, Store};
+use modelgate::ledger::{parse_record, RecordKind, Store};
 use modelgate::workspace::Workspace;
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ use super::personas::{now, trust_changes};
 
 struct Fixture {
     engine: Engine,
-    store: SqliteStore,
+    store: Box<dyn Store>,
     trust: TrustStore,
     // Dropped last: removes the workspace.
     _dir: tempfile::TempDir,

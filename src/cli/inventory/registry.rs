@@ -69,7 +69,7 @@ pub(super) fn sync(ws: &Workspace, args: &SyncArgs, clock: &dyn Clock) -> CmdRes
             );
         }
     };
-    let done = sync_with_progress(&mut store, &client, &options, clock.now(), &mut progress);
+    let done = sync_with_progress(&mut *store, &client, &options, clock.now(), &mut progress);
     if tty {
         eprintln!();
     }
@@ -120,12 +120,12 @@ pub(super) fn write_back(ws: &Workspace, index: u64, args: &SyncArgs) -> CmdResu
         let signer = ws
             .note_signer()
             .map_err(|e| MlflowError::Config(e.to_string()))?;
-        crate::engine::audit::checkpoint(&mut writer, &signer, &ws.config().origin)
+        crate::engine::audit::checkpoint(&mut *writer, &signer, &ws.config().origin)
             .map(|cp| cp.size)
             .map_err(|e| MlflowError::Config(e.to_string()))
     };
     let done = write_back_decision(
-        &store,
+        &*store,
         &client,
         index,
         &ws.production_environments(),

@@ -3,23 +3,10 @@
 //! re-checks that the bytes hash to their digest.
 
 use super::{params, storage, Connection, OptionalExtension, TransactionBehavior};
-use crate::digest::{parse_prefixed, sha256_prefixed};
+use crate::digest::parse_prefixed;
+pub(super) use crate::ledger::store::check_attestation as check;
+use crate::ledger::store::verified_attestation as verified;
 use crate::ledger::LedgerError;
-
-/// Refuses a digest that is malformed or not the SHA-256 of `bytes`.
-pub(super) fn check(digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
-    if parse_prefixed(digest).is_none() {
-        return Err(LedgerError::InvalidDigest(digest.to_owned()));
-    }
-    let actual = sha256_prefixed(bytes);
-    if actual != digest {
-        return Err(LedgerError::AttestationDigestMismatch {
-            claimed: digest.to_owned(),
-            actual,
-        });
-    }
-    Ok(())
-}
 
 /// The stored bytes of attestation `digest`, if any (unchecked).
 pub(super) fn select(conn: &Connection, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
@@ -30,17 +17,6 @@ pub(super) fn select(conn: &Connection, digest: &str) -> Result<Option<Vec<u8>>,
     )
     .optional()
     .map_err(storage("reading an attestation"))
-}
-
-/// `bytes` if they hash to `digest`; a stored row that does not is an inconsistency.
-fn verified(digest: &str, bytes: Vec<u8>) -> Result<Vec<u8>, LedgerError> {
-    if sha256_prefixed(&bytes) == digest {
-        Ok(bytes)
-    } else {
-        Err(LedgerError::Inconsistent(format!(
-            "stored attestation `{digest}` does not match its digest"
-        )))
-    }
 }
 
 /// Stores `bytes` under `digest` (checked by the caller) unless the identical bytes are there,
@@ -113,4 +89,28 @@ pub(super) fn filed(
         out.push(verified(&digest, bytes)?);
     }
     Ok(out)
+}
+
+/// Every stored digest, in digest order.
+pub(super) fn digests(conn: &Connection) -> Result<Vec<String>, LedgerError> {
+    let mut stmt = conn
+        .prepare("SELECT digest FROM attestations ORDER BY digest")
+        .map_err(storage("listing attestations"))?;
+    let rows = stmt
+        .query_map([], |row| row.get(0))
+        .map_err(storage("listing attestations"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(storage("listing attestations"))
+}
+
+/// Every filing `(model, version, digest)`, in filing order.
+pub(super) fn filings(conn: &Connection) -> Result<Vec<(String, String, String)>, LedgerError> {
+    let mut stmt = conn
+        .prepare("SELECT model, version, digest FROM attestation_index ORDER BY seq")
+        .map_err(storage("listing attestation filings"))?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .map_err(storage("listing attestation filings"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(storage("listing attestation filings"))
 }

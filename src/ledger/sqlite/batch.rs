@@ -7,8 +7,7 @@ use super::{
     TransactionBehavior,
 };
 use crate::ledger::merkle::Overlay;
-use crate::ledger::record::{RecordKind, SealedRecord};
-use crate::ledger::store::{seal_batch, AppendOutcome, AppendRequest, Head};
+use crate::ledger::store::{seal_batch, AppendOutcome, AppendRequest, Head, RunningHead};
 use crate::ledger::LedgerError;
 
 impl SqliteStore {
@@ -27,10 +26,7 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage("starting an append"))?;
         let head = checked_head(&tx)?;
-        let mut batch_state = BatchState {
-            head,
-            filed: Vec::new(),
-        };
+        let mut batch_state = RunningHead::new(head);
         let mut outcomes = Vec::with_capacity(batch.len());
         {
             let mut insert = tx
@@ -68,9 +64,8 @@ impl SqliteStore {
                             &record.bytes
                         ])
                         .map_err(storage("inserting a record"))?;
-                    batch_state.filed.push((draft.kind, record.index));
                 }
-                batch_state.advance(&sealed)?;
+                batch_state.advance(&request.drafts, &sealed)?;
                 outcomes.push(Ok(sealed));
             }
         }
@@ -85,28 +80,6 @@ impl SqliteStore {
         // With WAL and synchronous=FULL, COMMIT returns only after the log is synced.
         tx.commit().map_err(storage("committing an append"))?;
         Ok(outcomes)
-    }
-}
-
-/// The head as the batch has moved it so far, and the records it has filed.
-struct BatchState {
-    head: Option<Head>,
-    filed: Vec<(RecordKind, u64)>,
-}
-
-impl BatchState {
-    fn advance(&mut self, sealed: &[SealedRecord]) -> Result<(), LedgerError> {
-        if let Some(last) = sealed.last() {
-            let size = last
-                .index
-                .checked_add(1)
-                .ok_or(LedgerError::IndexOutOfRange(last.index))?;
-            self.head = Some(Head {
-                size,
-                leaf_hash: last.leaf_hash,
-            });
-        }
-        Ok(())
     }
 }
 
@@ -132,7 +105,7 @@ fn checked_head(tx: &Connection) -> Result<Option<Head>, LedgerError> {
 /// `Err` is a storage failure (the whole batch fails); the inner one refuses this request only.
 fn admit(
     tx: &Connection,
-    state: &BatchState,
+    state: &RunningHead,
     request: &AppendRequest,
 ) -> Result<AppendOutcome, LedgerError> {
     if let Some(guard) = request.guard {

@@ -1,0 +1,422 @@
+//! The write transactions of [`super::PgStore`]: the group-commit batch, attestation filing,
+//! checkpoints and the raw import `storage migrate` uses.
+//!
+//! A batch costs a fixed number of round trips whatever its size: lock and read the head, read
+//! the guard records and the stored attestations the batch names (one query each), then one
+//! multi-row insert each for attestations, records and tree nodes (`unnest` of arrays), one head
+//! update and the commit.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use postgres::{Client, Transaction};
+
+use super::{read_head, read_node, sql_index, storage, to_u64};
+use crate::ledger::merkle::{Hash, NodeSource, Overlay};
+use crate::ledger::record::{leaf_hash, parse_record, RecordKind, GENESIS_PREV};
+use crate::ledger::store::{
+    check_attestation, seal_batch, AppendOutcome, AppendRequest, Head, RunningHead, StoredRecord,
+};
+use crate::ledger::LedgerError;
+
+/// Perfect nodes read through the batch's transaction.
+struct TxNodes<'a, 'c>(&'a RefCell<Transaction<'c>>);
+
+impl NodeSource for TxNodes<'_, '_> {
+    fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
+        let mut tx = self
+            .0
+            .try_borrow_mut()
+            .map_err(|_| LedgerError::Inconsistent("the batch transaction is in use".to_owned()))?;
+        read_node(&mut *tx, level, index)
+    }
+}
+
+/// Rows a batch writes, gathered first and inserted with one statement per table.
+#[derive(Default)]
+struct Rows {
+    idx: Vec<i64>,
+    kind: Vec<&'static str>,
+    leaf: Vec<Vec<u8>>,
+    bytes: Vec<Vec<u8>>,
+    model: Vec<Option<String>>,
+    node_level: Vec<i32>,
+    node_idx: Vec<i64>,
+    node_hash: Vec<Vec<u8>>,
+    digests: Vec<String>,
+    attestations: Vec<Vec<u8>>,
+}
+
+impl Rows {
+    fn record(
+        &mut self,
+        index: u64,
+        kind: RecordKind,
+        leaf: Hash,
+        bytes: &[u8],
+        model: Option<String>,
+    ) -> Result<(), LedgerError> {
+        self.idx.push(sql_index(index)?);
+        self.kind.push(kind.as_str());
+        self.leaf.push(leaf.to_vec());
+        self.bytes.push(bytes.to_vec());
+        self.model.push(model);
+        Ok(())
+    }
+
+    fn nodes(&mut self, nodes: &[(u32, u64, Hash)]) -> Result<(), LedgerError> {
+        for &(level, index, hash) in nodes {
+            self.node_level
+                .push(i32::try_from(level).map_err(|_| LedgerError::IndexOutOfRange(index))?);
+            self.node_idx.push(sql_index(index)?);
+            self.node_hash.push(hash.to_vec());
+        }
+        Ok(())
+    }
+
+    fn write(&self, tx: &mut Transaction<'_>) -> Result<(), LedgerError> {
+        if !self.digests.is_empty() {
+            tx.execute(
+                "INSERT INTO attestations (digest, bytes) \
+                 SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT (digest) DO NOTHING",
+                &[&self.digests, &self.attestations],
+            )
+            .map_err(storage("inserting attestations"))?;
+        }
+        if !self.idx.is_empty() {
+            tx.execute(
+                "INSERT INTO records (idx, kind, leaf_hash, bytes, model) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])",
+                &[&self.idx, &self.kind, &self.leaf, &self.bytes, &self.model],
+            )
+            .map_err(storage("inserting records"))?;
+        }
+        if !self.node_idx.is_empty() {
+            tx.execute(
+                "INSERT INTO tree_nodes (level, idx, hash) \
+                 SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])",
+                &[&self.node_level, &self.node_idx, &self.node_hash],
+            )
+            .map_err(storage("inserting tree nodes"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The model a decision body's request names (filed in the `model` column).
+fn decision_model(kind: RecordKind, body: &serde_json::Value) -> Option<String> {
+    (kind == RecordKind::Decision)
+        .then(|| body.pointer("/request/model")?.as_str().map(str::to_owned))
+        .flatten()
+}
+
+/// The head, locked for the transaction and checked against the highest stored index: a store
+/// whose bookkeeping contradicts itself refuses to append instead of forking the chain.
+fn locked_head(tx: &mut Transaction<'_>) -> Result<Option<Head>, LedgerError> {
+    let head = read_head(tx, true)?;
+    let highest: Option<i64> = tx
+        .query_one("SELECT MAX(idx) FROM records", &[])
+        .and_then(|row| row.try_get(0))
+        .map_err(storage("reading the highest index"))?;
+    let head_size = head.map_or(0, |h| h.size);
+    let stored = highest.map_or(Ok(0), |h| to_u64(h, "record index").map(|h| h + 1))?;
+    if stored != head_size {
+        return Err(LedgerError::Inconsistent(format!(
+            "head says {head_size} records but the highest stored index is {}",
+            highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
+        )));
+    }
+    Ok(head)
+}
+
+fn move_head(tx: &mut Transaction<'_>, head: Head) -> Result<(), LedgerError> {
+    tx.execute(
+        "UPDATE head SET size = $1, leaf_hash = $2 WHERE id = 0",
+        &[&sql_index(head.size)?, &&head.leaf_hash[..]],
+    )
+    .map_err(storage("moving the head"))?;
+    Ok(())
+}
+
+/// The records of the guarded kinds filed at or after the lowest `since` of the batch: what
+/// every guard of the batch is checked against (usually none).
+fn guard_records(
+    tx: &mut Transaction<'_>,
+    batch: &[AppendRequest],
+) -> Result<Vec<(RecordKind, u64)>, LedgerError> {
+    let guards: Vec<_> = batch.iter().filter_map(|r| r.guard).collect();
+    let Some(since) = guards.iter().map(|g| g.since).min() else {
+        return Ok(Vec::new());
+    };
+    let mut kinds: Vec<&str> = guards
+        .iter()
+        .flat_map(|g| g.kinds.iter().map(|k| k.as_str()))
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let rows = tx
+        .query(
+            "SELECT kind, idx FROM records WHERE kind = ANY($1) AND idx >= $2 ORDER BY idx",
+            &[&kinds, &sql_index(since)?],
+        )
+        .map_err(storage("checking the append guards"))?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row
+                .try_get(0)
+                .map_err(storage("checking the append guards"))?;
+            let idx: i64 = row
+                .try_get(1)
+                .map_err(storage("checking the append guards"))?;
+            let kind = kind.parse::<RecordKind>().map_err(|_| {
+                LedgerError::Inconsistent(format!("stored kind `{kind}` is not a record kind"))
+            })?;
+            Ok((kind, to_u64(idx, "record index")?))
+        })
+        .collect()
+}
+
+/// The stored bytes of every attestation the batch names.
+fn stored_attestations(
+    tx: &mut Transaction<'_>,
+    batch: &[AppendRequest],
+) -> Result<HashMap<String, Vec<u8>>, LedgerError> {
+    let digests: Vec<&str> = batch
+        .iter()
+        .flat_map(|r| r.attestations.iter().map(|(d, _)| d.as_str()))
+        .collect();
+    if digests.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = tx
+        .query(
+            "SELECT digest, bytes FROM attestations WHERE digest = ANY($1)",
+            &[&digests],
+        )
+        .map_err(storage("reading attestations"))?;
+    rows.iter()
+        .map(|row| {
+            let digest: String = row.try_get(0).map_err(storage("reading attestations"))?;
+            let bytes: Vec<u8> = row.try_get(1).map_err(storage("reading attestations"))?;
+            Ok((digest, bytes))
+        })
+        .collect()
+}
+
+/// The batch transaction: lock the head, admit each request against the running head, write the
+/// admitted ones, move the head, commit.
+pub(super) fn commit(
+    client: &mut Client,
+    batch: &[AppendRequest],
+) -> Result<Vec<AppendOutcome>, LedgerError> {
+    let mut tx = client
+        .transaction()
+        .map_err(storage("starting an append"))?;
+    let head = locked_head(&mut tx)?;
+    let guarded = guard_records(&mut tx, batch)?;
+    let mut known = stored_attestations(&mut tx, batch)?;
+    let mut running = RunningHead::new(head);
+    let mut rows = Rows::default();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let cell = RefCell::new(tx);
+    {
+        let stored_nodes = TxNodes(&cell);
+        let mut nodes = Overlay::new(&stored_nodes);
+        for request in batch {
+            let sealed = match admit(&guarded, &known, &running, request) {
+                Ok(sealed) => sealed,
+                Err(refusal) => {
+                    outcomes.push(Err(refusal));
+                    continue;
+                }
+            };
+            for (digest, bytes) in &request.attestations {
+                if !known.contains_key(digest) {
+                    known.insert(digest.clone(), bytes.clone());
+                    rows.digests.push(digest.clone());
+                    rows.attestations.push(bytes.clone());
+                }
+            }
+            for (draft, record) in request.drafts.iter().zip(&sealed) {
+                rows.nodes(&nodes.push(record.index, record.leaf_hash)?)?;
+                let model = decision_model(draft.kind, &draft.body);
+                rows.record(
+                    record.index,
+                    draft.kind,
+                    record.leaf_hash,
+                    &record.bytes,
+                    model,
+                )?;
+            }
+            running.advance(&request.drafts, &sealed)?;
+            outcomes.push(Ok(sealed));
+        }
+    }
+    let mut tx = cell.into_inner();
+    rows.write(&mut tx)?;
+    if let Some(last) = running.head.filter(|h| Some(*h) != head) {
+        move_head(&mut tx, last)?;
+    }
+    // synchronous_commit = on: COMMIT returns once the WAL record is flushed.
+    tx.commit().map_err(storage("committing an append"))?;
+    Ok(outcomes)
+}
+
+/// Whether `request` can follow the batch so far; its sealed records if so, the refusal if not.
+fn admit(
+    guarded: &[(RecordKind, u64)],
+    known: &HashMap<String, Vec<u8>>,
+    running: &RunningHead,
+    request: &AppendRequest,
+) -> AppendOutcome {
+    if let Some(guard) = request.guard {
+        let filed = guarded.iter().chain(&running.filed).copied();
+        if let Some((kind, index)) = guard.trips_on(filed) {
+            return Err(LedgerError::Raced { kind, index });
+        }
+    }
+    for (digest, bytes) in &request.attestations {
+        check_attestation(digest, bytes)?;
+        if known.get(digest).is_some_and(|stored| stored != bytes) {
+            return Err(LedgerError::AttestationConflict(digest.clone()));
+        }
+    }
+    seal_batch(&request.drafts, running.head, |_, _| Ok(()))
+}
+
+/// Stores `bytes` under `digest` (checked by the caller) unless the identical bytes are there,
+/// and files it under `filed_as` (model, version) if given; one transaction.
+pub(super) fn put_attestation(
+    client: &mut Client,
+    filed_as: Option<(&str, &str)>,
+    digest: &str,
+    bytes: &[u8],
+) -> Result<(), LedgerError> {
+    let mut tx = client
+        .transaction()
+        .map_err(storage("starting an attestation insert"))?;
+    tx.execute(
+        "INSERT INTO attestations (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+        &[&digest, &bytes],
+    )
+    .map_err(storage("inserting an attestation"))?;
+    let stored: Vec<u8> = tx
+        .query_one(
+            "SELECT bytes FROM attestations WHERE digest = $1",
+            &[&digest],
+        )
+        .and_then(|row| row.try_get(0))
+        .map_err(storage("reading an attestation"))?;
+    if stored != bytes {
+        return Err(LedgerError::AttestationConflict(digest.to_owned()));
+    }
+    if let Some((model, version)) = filed_as {
+        tx.execute(
+            "INSERT INTO attestation_index (model, version, digest) VALUES ($1, $2, $3) \
+             ON CONFLICT (model, version, digest) DO NOTHING",
+            &[&model, &version, &digest],
+        )
+        .map_err(storage("filing an attestation"))?;
+    }
+    tx.commit().map_err(storage("committing an attestation"))
+}
+
+/// Stores checkpoint `note` for `size` (see [`crate::ledger::Store::put_checkpoint`]).
+pub(super) fn put_checkpoint(
+    client: &mut Client,
+    size: u64,
+    note: &str,
+) -> Result<(), LedgerError> {
+    if size == 0 {
+        return Err(LedgerError::EmptyCheckpoint);
+    }
+    let mut tx = client
+        .transaction()
+        .map_err(storage("starting a checkpoint insert"))?;
+    let ledger_size = read_head(&mut tx, false)?.map_or(0, |h| h.size);
+    if size > ledger_size {
+        return Err(LedgerError::TreeBeyondLedger {
+            requested: size,
+            size: ledger_size,
+        });
+    }
+    let size_sql = sql_index(size)?;
+    tx.execute(
+        "INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING",
+        &[&size_sql, &note],
+    )
+    .map_err(storage("inserting a checkpoint"))?;
+    let stored: String = tx
+        .query_one("SELECT note FROM checkpoints WHERE size = $1", &[&size_sql])
+        .and_then(|row| row.try_get(0))
+        .map_err(storage("reading a checkpoint"))?;
+    if stored != note {
+        return Err(LedgerError::CheckpointConflict(size));
+    }
+    tx.commit().map_err(storage("committing a checkpoint"))
+}
+
+/// Appends already-sealed `records` (read from another store) after the head, in one
+/// transaction: each must sit at the next index, carry the leaf hash of its bytes and link to the
+/// one before. The tree nodes are computed here, not copied.
+pub(super) fn import(client: &mut Client, records: &[StoredRecord]) -> Result<(), LedgerError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut tx = client
+        .transaction()
+        .map_err(storage("starting an import"))?;
+    let head = locked_head(&mut tx)?;
+    let (mut next, mut prev) = head.map_or((0, GENESIS_PREV), |h| (h.size, h.leaf_hash));
+    let mut rows = Rows::default();
+    let cell = RefCell::new(tx);
+    {
+        let stored_nodes = TxNodes(&cell);
+        let mut nodes = Overlay::new(&stored_nodes);
+        for record in records {
+            let corrupt = |problem: String| LedgerError::CorruptRow {
+                index: record.index,
+                problem,
+            };
+            if record.index != next {
+                return Err(LedgerError::Inconsistent(format!(
+                    "record {} arrived where record {next} belongs",
+                    record.index
+                )));
+            }
+            if leaf_hash(&record.bytes) != record.leaf_hash {
+                return Err(corrupt("its leaf hash does not match its bytes".to_owned()));
+            }
+            let parsed = parse_record(&record.bytes)?;
+            if parsed.index != record.index
+                || parsed.kind != record.kind
+                || parsed.prev != hex::encode(prev)
+            {
+                return Err(corrupt(
+                    "its index, kind or prev link does not match its position".to_owned(),
+                ));
+            }
+            rows.nodes(&nodes.push(record.index, record.leaf_hash)?)?;
+            let model = decision_model(record.kind, &parsed.body);
+            rows.record(
+                record.index,
+                record.kind,
+                record.leaf_hash,
+                &record.bytes,
+                model,
+            )?;
+            prev = record.leaf_hash;
+            next += 1;
+        }
+    }
+    let mut tx = cell.into_inner();
+    rows.write(&mut tx)?;
+    move_head(
+        &mut tx,
+        Head {
+            size: next,
+            leaf_hash: prev,
+        },
+    )?;
+    tx.commit().map_err(storage("committing an import"))
+}
