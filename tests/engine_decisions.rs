@@ -338,9 +338,9 @@ fn a_ledger_that_cannot_be_written_closes_the_gate() {
     let (md, approvals) = complete("m", "1.0.0", 2);
     let req =
         serde_json::to_vec(&request("m", "1.0.0", "production", &with(&md, &approvals))).unwrap();
-    let mut ro = modelgate::ledger::SqliteStore::open_read_only(&f.ws.ledger_path()).unwrap();
+    let mut ro = f.ws.read_store().unwrap();
     let before = f.size();
-    let err = f.engine.decide(&mut ro, &req).unwrap_err();
+    let err = f.engine.decide(&mut *ro, &req).unwrap_err();
     assert!(matches!(err, EngineError::Ledger(_)), "{err:?}");
     assert_eq!(f.size(), before);
 }

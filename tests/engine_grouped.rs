@@ -15,14 +15,13 @@ use modelgate::engine::audit::AutoCheckpoint;
 use modelgate::engine::change_trust;
 use modelgate::engine::Decision;
 use modelgate::ledger::{
-    verify_store, GroupCommit, GroupOptions, LedgerError, RecordKind, SqliteStore, Store,
-    StoredRecord,
+    verify_store, GroupCommit, GroupOptions, LedgerError, RecordKind, Store, StoredRecord,
 };
 use modelgate::policy::Outcome;
 
 fn group(f: &Fixture, options: GroupOptions) -> GroupCommit {
-    let store = SqliteStore::open(&f.ws.ledger_path()).unwrap();
-    GroupCommit::start(Box::new(store), options).unwrap()
+    let store = f.ws.store().unwrap();
+    GroupCommit::start(store, options).unwrap()
 }
 
 /// Eight threads decide allow and deny requests concurrently: each answer equals the direct
@@ -48,16 +47,17 @@ fn concurrent_grouped_decisions_match_direct_ones_and_are_all_durable() {
 
     let appender = group(&f, GroupOptions::default());
     let decisions = Mutex::new(Vec::<Decision>::new());
-    let (engine, path) = (&f.engine, f.ws.ledger_path());
+    let (engine, ws) = (&f.engine, &f.ws);
     std::thread::scope(|s| {
         for t in 0..8 {
-            let (appender, decisions, path) = (&appender, &decisions, &path);
+            let appender_and_decisions = (&appender, &decisions);
             let (allow, deny) = (&allow, &deny);
             s.spawn(move || {
-                let reader = SqliteStore::open_read_only(path).unwrap();
+                let (appender, decisions) = appender_and_decisions;
+                let reader = ws.read_store().unwrap();
                 for i in 0..5 {
                     let bytes = if (t + i) % 2 == 0 { allow } else { deny };
-                    let d = engine.decide_grouped(&reader, appender, bytes).unwrap();
+                    let d = engine.decide_grouped(&*reader, appender, bytes).unwrap();
                     decisions.lock().unwrap().push(d);
                 }
             });
@@ -115,11 +115,8 @@ fn a_revocation_committed_in_between_is_seen_by_the_grouped_decision() {
     .unwrap();
     // The reader revokes the owner right after the engine has read the trust store.
     let revoked = RevokeAfterTrustRead {
-        inner: SqliteStore::open(&f.ws.ledger_path()).unwrap(),
-        pending: Mutex::new(Some((
-            SqliteStore::open(&f.ws.ledger_path()).unwrap(),
-            f.clock.clone(),
-        ))),
+        inner: f.ws.store().unwrap(),
+        pending: Mutex::new(Some((f.ws.store().unwrap(), f.clock.clone()))),
         trust_reads: Mutex::new(0),
     };
     let appender = group(&f, GroupOptions::default());
@@ -134,11 +131,14 @@ fn a_revocation_committed_in_between_is_seen_by_the_grouped_decision() {
     f.assert_ledger_intact();
 }
 
+/// The writer and clock a [`RevokeAfterTrustRead`] revokes with.
+type PendingRevocation = (Box<dyn Store>, Arc<modelgate::clock::FixedClock>);
+
 /// A reader whose first trust read returns the trust store as it was, then commits a
 /// revocation of the owner's key through another connection.
 struct RevokeAfterTrustRead {
-    inner: SqliteStore,
-    pending: Mutex<Option<(SqliteStore, Arc<modelgate::clock::FixedClock>)>>,
+    inner: Box<dyn Store>,
+    pending: Mutex<Option<PendingRevocation>>,
     trust_reads: Mutex<u32>,
 }
 

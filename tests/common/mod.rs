@@ -1,5 +1,9 @@
 //! Shared test fixture: a real workspace (SQLite ledger, reference bundle) in a temporary
 //! directory, deterministic persona keys, a fixed clock, and builders for signed requests.
+//!
+//! With `MODELGATE_TEST_STORAGE=postgres` the fixture's workspaces keep their ledger in a fresh
+//! database of the throwaway PostgreSQL server instead (`tests/pg_support`), so the same suites
+//! (decisions, evidence, inventory) run against both backends; `.ci/run` runs them both ways.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -16,6 +20,36 @@ use modelgate::ledger::Store;
 use modelgate::workspace::Workspace;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
+
+#[path = "../pg_support/mod.rs"]
+pub mod pg_support;
+
+/// The variable that moves the fixture's ledgers to PostgreSQL.
+pub const STORAGE_VAR: &str = "MODELGATE_TEST_STORAGE";
+
+/// Whether this run keeps the fixture's ledgers in PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var(STORAGE_VAR).is_ok_and(|v| v == "postgres")
+}
+
+/// A new workspace in `dir`: SQLite, or PostgreSQL (a fresh database) under
+/// `MODELGATE_TEST_STORAGE=postgres`, which fails rather than falls back when no server runs.
+pub fn init_workspace(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Workspace {
+    if !on_postgres() {
+        return Workspace::init(dir, None, clock).unwrap();
+    }
+    let server = pg_support::server()
+        .unwrap_or_else(|| panic!("{STORAGE_VAR}=postgres but no PostgreSQL server could start"));
+    let url = server.fresh_database();
+    Workspace::init_with(
+        dir,
+        None,
+        modelgate::workspace::StorageKind::Postgres,
+        Some(url),
+        clock,
+    )
+    .unwrap()
+}
 
 pub const NOW: &str = "2026-11-27T12:00:00Z";
 
@@ -47,7 +81,7 @@ impl Fixture {
     pub fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FixedClock(now()));
-        let ws = Workspace::init(dir.path(), None, clock.clone()).unwrap();
+        let ws = init_workspace(dir.path(), clock.clone());
         let engine = ws.engine(clock.clone()).unwrap();
         let store = ws.store().unwrap();
         let mut f = Fixture {
