@@ -35,7 +35,16 @@ pub fn on_postgres() -> bool {
 /// A new workspace in `dir`: SQLite, or PostgreSQL (a fresh database) under
 /// `MODELGATE_TEST_STORAGE=postgres`, which fails rather than falls back when no server runs.
 pub fn init_workspace(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Workspace {
-    if !on_postgres() {
+    init_workspace_on(dir, clock, on_postgres())
+}
+
+/// A new workspace in `dir` with its ledger in SQLite or, when `postgres`, in a fresh database.
+pub fn init_workspace_on(
+    dir: &std::path::Path,
+    clock: Arc<dyn Clock>,
+    postgres: bool,
+) -> Workspace {
+    if !postgres {
         return Workspace::init(dir, None, clock).unwrap();
     }
     let server = pg_support::server()
@@ -79,9 +88,14 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
+        Fixture::new_on(on_postgres())
+    }
+
+    /// A fixture whose ledger is in SQLite or, when `postgres`, in a fresh PostgreSQL database.
+    pub fn new_on(postgres: bool) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FixedClock(now()));
-        let ws = init_workspace(dir.path(), clock.clone());
+        let ws = init_workspace_on(dir.path(), clock.clone(), postgres);
         let engine = ws.engine(clock.clone()).unwrap();
         let store = ws.store().unwrap();
         let mut f = Fixture {

@@ -1,0 +1,194 @@
+//! Durable HTTP decisions per second with 1, 2 and 3 `modelgate serve` replicas on one
+//! PostgreSQL database, next to one server on the embedded SQLite ledger, in the same run.
+//!
+//! Each configuration gets a fresh ledger with the same trust store and the same mixed workload
+//! (tier 0/1/2, allow and deny, inline attestations) to `POST /v1/decisions`, closed loop with
+//! 64 keep-alive connections spread round robin over the replicas. Every 200 is a decision
+//! durably committed before the answer. PostgreSQL's own counters give the number of commits,
+//! so the table shows how many decisions each transaction on the head row carried: the head
+//! row lock is the one point every replica's appends pass through.
+//!
+//! The PostgreSQL server is the throwaway one of the tests (`tests/pg_support`: a fresh cluster
+//! on loopback, fsync and synchronous_commit on) on the same 2-core machine as the replicas and
+//! the load generator.
+//!
+//! Run: `cargo bench --bench replicas` (prints Markdown for docs/benchmarks.md).
+//! `MODELGATE_BENCH_SECONDS` sets the seconds per measurement (default 10).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "support/http_load.rs"]
+mod http_load;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+use http_load::*;
+use modelgate::ledger::Store;
+use modelgate::server::auth::{ApiRole, TokenFile};
+use modelgate::workspace::LedgerLocation;
+
+const CONNECTIONS: usize = 64;
+
+/// Copies the workspace files a replica needs (config, keys, policies, tokens).
+fn copy_workspace(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Closed loop over `addrs`, connection `c` on replica `c % addrs.len()`.
+fn saturation(
+    addrs: &[SocketAddr],
+    token: &str,
+    requests: &[Vec<u8>],
+    secs: u64,
+) -> (Outcome, Duration) {
+    let outcome = Mutex::new(Outcome::default());
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    std::thread::scope(|s| {
+        for c in 0..CONNECTIONS {
+            let outcome = &outcome;
+            let addr = addrs[c % addrs.len()];
+            s.spawn(move || {
+                let mut conn = Conn::open(addr);
+                let mut mine = Outcome::default();
+                let mut i = c;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let (status, body) =
+                        conn.post("/v1/decisions", token, &requests[i % requests.len()]);
+                    record(&mut mine, status, &body, t.elapsed());
+                    i += 1;
+                }
+                outcome.lock().unwrap().add(mine);
+            });
+        }
+    });
+    (outcome.into_inner().unwrap(), start.elapsed())
+}
+
+/// (append transactions, WAL syncs): the updates of the head row in the bench database (one per
+/// committed batch) and the server's WAL fsyncs, from PostgreSQL's statistics.
+fn counters(url: &str) -> (i64, i64) {
+    // Backends flush their statistics at most about once a second; wait past that.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client.execute("SELECT pg_stat_clear_snapshot()", &[]).unwrap();
+    let head: i64 = client
+        .query_one(
+            "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'head'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let syncs: i64 = client
+        .query_one("SELECT wal_sync FROM pg_stat_wal", &[])
+        .unwrap()
+        .get(0);
+    (head, syncs)
+}
+
+struct Run {
+    name: String,
+    outcome: Outcome,
+    took: Duration,
+    /// (append transactions, WAL syncs) during the measurement.
+    commits: Option<(i64, i64)>,
+}
+
+fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
+    let f = Fixture::new_on(postgres);
+    let requests = mixed_requests();
+    let mut tokens = TokenFile::default();
+    let token = tokens.create("bench", ApiRole::Pipeline).unwrap();
+    tokens.save(&f.ws.tokens_path()).unwrap();
+    let mut homes = vec![f.dir.path().to_path_buf()];
+    let extra: Vec<tempfile::TempDir> = (1..replicas)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    for dir in &extra {
+        copy_workspace(f.dir.path(), dir.path());
+        homes.push(dir.path().to_path_buf());
+    }
+    let servers: Vec<(Server, SocketAddr)> = homes.iter().map(|h| start_server(h)).collect();
+    let addrs: Vec<SocketAddr> = servers.iter().map(|(_, a)| *a).collect();
+    for addr in &addrs {
+        let mut warm = Conn::open(*addr);
+        for r in &requests {
+            let (status, body) = warm.post("/v1/decisions", &token, r);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        }
+    }
+    let url = match f.ws.ledger_location().unwrap() {
+        LedgerLocation::Postgres(url) => Some(url),
+        LedgerLocation::Sqlite(_) => None,
+    };
+    let before = url.as_deref().map(counters);
+    let (outcome, took) = saturation(&addrs, &token, &requests, secs);
+    drop(servers);
+    let after = url.as_deref().map(counters);
+    let store = f.ws.read_store().unwrap();
+    let report = modelgate::ledger::verify_store(&*store).unwrap();
+    assert!(report.is_intact(), "{:?}", report.failure);
+    assert!(store.size().unwrap() as usize >= outcome.ok as usize);
+    let name = if postgres {
+        format!("PostgreSQL, {replicas} replica{}", if replicas > 1 { "s" } else { "" })
+    } else {
+        "SQLite, 1 server".to_owned()
+    };
+    Run {
+        name,
+        outcome,
+        took,
+        commits: before.zip(after).map(|(b, a)| (a.0 - b.0, a.1 - b.1)),
+    }
+}
+
+fn main() {
+    let secs: u64 = std::env::var("MODELGATE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    if pg_support::server().is_none() {
+        eprintln!("no PostgreSQL server: install Debian's postgresql package (scripts/test-deps)");
+        return;
+    }
+    let mut runs = vec![run(1, false, secs)];
+    for replicas in 1..=3 {
+        runs.push(run(replicas, true, secs));
+    }
+    println!(
+        "| ledger | decisions | durable decisions/s | p50 ms | p99 ms | non-200 | append transactions | decisions per transaction | WAL syncs |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for mut r in runs {
+        r.outcome.latencies.sort();
+        let dash = || "–".to_owned();
+        let per_tx = r
+            .commits
+            .map(|(c, _)| format!("{:.1}", r.outcome.ok as f64 / c.max(1) as f64))
+            .unwrap_or_else(dash);
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
+            r.name,
+            r.outcome.ok,
+            r.outcome.ok as f64 / r.took.as_secs_f64(),
+            percentile(&r.outcome.latencies, 0.5),
+            percentile(&r.outcome.latencies, 0.99),
+            r.outcome.errors,
+            r.commits.map_or_else(dash, |(c, _)| c.to_string()),
+            per_tx,
+            r.commits.map_or_else(dash, |(_, w)| w.to_string()),
+        );
+    }
+}
