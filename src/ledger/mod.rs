@@ -52,7 +52,7 @@ pub use merkle::{
     node_hash, verify_consistency, verify_inclusion, Frontier, Hash, MemoryNodes, NodeSource,
     Overlay, ProofError, EMPTY_ROOT,
 };
-pub use postgres::PgStore;
+pub use self::postgres::PgStore;
 pub use record::{
     leaf_hash, parse_record, seal, Record, RecordDraft, RecordKind, SealedRecord, GENESIS_PREV,
     MAX_RECORD_BYTES, RECORD_VERSION,
