@@ -214,10 +214,16 @@ impl Reader<'_> {
     }
 }
 
+/// Readers kept open for reuse; beyond this, a returned reader is closed. (With PostgreSQL each
+/// reader is a database session: a burst of requests must not pin that many sessions for ever.)
+pub const MAX_IDLE_READERS: usize = 32;
+
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
         if let (Some(store), Ok(mut idle)) = (self.store.take(), self.pool.idle.lock()) {
-            idle.push(store);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(store);
+            }
         }
     }
 }
