@@ -20,7 +20,7 @@ use modelgate::cli::serve::ServeArgs;
 use modelgate::cli::{Cli, Command};
 use modelgate::server::auth::TokenFile;
 use modelgate::server::routes;
-use modelgate::workspace::{ServerSettings, WorkspaceConfig};
+use modelgate::workspace::{ServerSettings, StorageKind, WorkspaceConfig, POSTGRES_URL_VAR};
 use serde::Deserialize as _;
 use serde_json::{json, Value};
 
@@ -62,6 +62,61 @@ fn serve_args(argv: &[&str]) -> (PathBuf, ServeArgs) {
 
 fn deadline_ms() -> u64 {
     ServerSettings::default().deadline_ms
+}
+
+/// The `serve` arguments of a container whose image's entrypoint is `modelgate`.
+fn container_serve_args(container: &Value) -> (PathBuf, ServeArgs) {
+    let mut argv = vec!["modelgate"];
+    argv.extend(
+        container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap()),
+    );
+    serve_args(&argv)
+}
+
+/// A container's volume mounts: mount path → volume name.
+fn mounts(container: &Value) -> BTreeMap<String, String> {
+    container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap().to_owned(),
+                m["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The pod's volume `name`.
+fn pod_volume(pod: &Value, name: &str) -> Value {
+    pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no volume {name}"))
+        .clone()
+}
+
+/// The readiness probe asks `/readyz` and the liveness probe `/healthz` (open routes), over
+/// HTTPS on the named container port.
+fn assert_probes(container: &Value, port_name: &str) {
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["path"], path, "{probe}");
+        assert_eq!(
+            route_role("GET", path),
+            Some(None),
+            "{path} is an open route"
+        );
+        assert_eq!(get["port"], port_name, "{probe} port");
+        assert_eq!(get["scheme"], "HTTPS", "{probe}: the server speaks TLS");
+    }
 }
 
 /// The webhook calls `POST /v1/admission` (a pipeline route) on the Service of the Deployment
@@ -152,15 +207,7 @@ fn the_deployment_serves_tls_with_probes_and_its_workspace_from_a_secret() {
         .find(|c| c["name"] == "modelgate")
         .unwrap();
 
-    let mut argv = vec!["modelgate"];
-    argv.extend(
-        main["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap()),
-    );
-    let (home, serve) = serve_args(&argv);
+    let (home, serve) = container_serve_args(main);
     let listen = serve.listen.expect("--listen is explicit");
     let port = main["ports"]
         .as_array()
@@ -171,28 +218,7 @@ fn the_deployment_serves_tls_with_probes_and_its_workspace_from_a_secret() {
     let port_name = port["name"].as_str().unwrap();
     let (cert, key) = (serve.tls_cert.unwrap(), serve.tls_key.unwrap());
 
-    let mounts = |c: &Value| -> BTreeMap<String, String> {
-        c["volumeMounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["mountPath"].as_str().unwrap().to_owned(),
-                    m["name"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    };
-    let volume = |name: &str| -> Value {
-        pod["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let volume = |name: &str| pod_volume(pod, name);
     let main_mounts = mounts(main);
     let mount_of = |path: &Path| -> String {
         main_mounts
@@ -212,17 +238,7 @@ fn the_deployment_serves_tls_with_probes_and_its_workspace_from_a_secret() {
     let key_volume = volume(&mount_of(&key));
     assert_eq!(key_volume["emptyDir"]["medium"], "Memory", "{key_volume}");
 
-    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
-        let get = &main[probe]["httpGet"];
-        assert_eq!(get["path"], path, "{probe}");
-        assert_eq!(
-            route_role("GET", path),
-            Some(None),
-            "{path} is an open route"
-        );
-        assert_eq!(get["port"], port_name, "{probe} port");
-        assert_eq!(get["scheme"], "HTTPS", "{probe}: the server speaks TLS");
-    }
+    assert_probes(main, port_name);
 
     let service = of_kind(&docs, "Service");
     assert_eq!(
@@ -304,6 +320,279 @@ fn the_deployment_serves_tls_with_probes_and_its_workspace_from_a_secret() {
         assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     }
+}
+
+/// Whether a container runs the `modelgate` binary: the image's entrypoint (no `command`), or a
+/// shell script with a line that starts with `modelgate`.
+fn runs_modelgate(container: &Value) -> bool {
+    container["command"].is_null()
+        || container["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .flat_map(str::lines)
+            .any(|line| line.trim_start().starts_with("modelgate "))
+}
+
+/// The password of a `postgres://user:password@host/db` URL, if it has one (or of the
+/// key-value form's `password=`).
+fn url_password(url: &str) -> Option<&str> {
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let (userinfo, _host) = authority.rsplit_once('@')?;
+        return userinfo.split_once(':').map(|(_, password)| password);
+    }
+    url.split_whitespace()
+        .find_map(|pair| pair.strip_prefix("password="))
+}
+
+/// The highly available Deployment runs several replicas of `modelgate serve` on one
+/// PostgreSQL ledger: rolled one at a time, spread across nodes, kept at a minimum through
+/// voluntary disruptions, with no volume that outlives a pod. Its workspace Secret says
+/// `storage = "postgres"` without a password; the password reaches exactly the containers that
+/// run modelgate through `MODELGATE_POSTGRES_URL` from a Secret of its own. The init container
+/// copies the workspace and never creates a second ledger. TLS, probes and the Service are as
+/// for one replica.
+#[test]
+fn the_ha_deployment_runs_replicas_on_postgres_with_the_password_in_a_secret() {
+    let docs = yaml_docs(&deploy_file("kubernetes/modelgate-ha.yaml"));
+    let deployment = of_kind(&docs, "Deployment");
+    assert_eq!(deployment["apiVersion"], "apps/v1");
+    let replicas = deployment["spec"]["replicas"].as_u64().unwrap();
+    assert!(replicas >= 2, "several replicas: {replicas}");
+    let strategy = &deployment["spec"]["strategy"];
+    assert_eq!(strategy["type"], "RollingUpdate");
+    assert!(
+        strategy["rollingUpdate"]["maxUnavailable"]
+            .as_u64()
+            .is_some_and(|n| n <= 1),
+        "one replica at a time: {strategy}"
+    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"], *pod_labels);
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        grace * 1000 > 2 * deadline_ms(),
+        "time to finish requests and drain"
+    );
+
+    // The ledger is in the database: nothing persistent on the pods.
+    for doc in &docs {
+        assert_ne!(doc["kind"], "PersistentVolumeClaim");
+        assert_ne!(doc["kind"], "StatefulSet");
+    }
+    for v in pod["volumes"].as_array().unwrap() {
+        assert!(
+            v["persistentVolumeClaim"].is_null() && v["ephemeral"].is_null(),
+            "no claimed volume: {v}"
+        );
+    }
+
+    // Replicas on different nodes.
+    let selects_pods = |selector: &Value| {
+        let labels = selector["matchLabels"].as_object().unwrap();
+        !labels.is_empty() && labels.iter().all(|(k, v)| pod_labels[k] == *v)
+    };
+    let spread = pod["topologySpreadConstraints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["topologyKey"] == "kubernetes.io/hostname"
+                && c["whenUnsatisfiable"] == "DoNotSchedule"
+                && selects_pods(&c["labelSelector"])
+        });
+    let anti = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["topologyKey"] == "kubernetes.io/hostname" && selects_pods(&t["labelSelector"]));
+    assert!(spread || anti, "replicas are spread across nodes");
+
+    // Serving: as for one replica.
+    let main = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "modelgate")
+        .unwrap();
+    let (home, serve) = container_serve_args(main);
+    let listen = serve.listen.expect("--listen is explicit");
+    let port = main["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["containerPort"] == listen.port())
+        .expect("the container port is the listen port");
+    let port_name = port["name"].as_str().unwrap();
+    assert_probes(main, port_name);
+    let (cert, key) = (serve.tls_cert.unwrap(), serve.tls_key.unwrap());
+    let main_mounts = mounts(main);
+    let mount_of = |path: &Path| -> String {
+        main_mounts
+            .iter()
+            .find(|(at, _)| path.starts_with(at.as_str()))
+            .map(|(_, name)| name.clone())
+            .unwrap_or_else(|| panic!("{} is on no volume", path.display()))
+    };
+    let home_volume = pod_volume(pod, &mount_of(&home));
+    assert!(home_volume["emptyDir"].is_object(), "{home_volume}");
+    assert!(pod_volume(pod, &mount_of(&cert))["secret"]["secretName"].is_string());
+    let key_volume = pod_volume(pod, &mount_of(&key));
+    assert_eq!(key_volume["emptyDir"]["medium"], "Memory", "{key_volume}");
+
+    // The init container copies the workspace from its Secret and the TLS key into memory.
+    let secrets: BTreeMap<&str, &Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Secret")
+        .map(|d| (d["metadata"]["name"].as_str().unwrap(), d))
+        .collect();
+    let init = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "workspace")
+        .unwrap();
+    let init_mounts = mounts(init);
+    let (secret_mount, workspace) = init_mounts
+        .iter()
+        .find_map(|(at, name)| {
+            let secret = pod_volume(pod, name)["secret"]["secretName"].clone();
+            let doc = secrets.get(secret.as_str()?)?;
+            doc["stringData"]["modelgate.toml"]
+                .is_string()
+                .then(|| (at.clone(), *doc))
+        })
+        .expect("the init container mounts the workspace Secret");
+    let script = init["args"][0].as_str().unwrap();
+    assert!(
+        !script.contains(" init"),
+        "the workspace is created once, outside the cluster; a second init would start another ledger: {script}"
+    );
+    let home_text = home.to_str().unwrap();
+    assert!(script.contains(&format!("home={home_text}")));
+    assert_eq!(
+        init_mounts.get(home_text),
+        main_mounts.get(home_text),
+        "the init container fills the server's workspace"
+    );
+    let data = workspace["stringData"].as_object().unwrap();
+    for file in ["modelgate.toml", "engine.key", "engine.pub", "tokens.toml"] {
+        assert!(data.contains_key(file), "the Secret holds {file}");
+        assert!(
+            script.contains(&format!("{secret_mount}/{file}")),
+            "the init container copies {file}"
+        );
+    }
+    assert!(script.contains("chmod 0600 \"$home/engine.key\""));
+    let key_text = key.to_str().unwrap();
+    assert!(
+        script.contains(&format!("chmod 0600 {key_text}"))
+            && script.contains(&format!(" {key_text}\n")),
+        "the init container copies the TLS key and makes it the owner's alone: {script}"
+    );
+    assert_eq!(
+        init_mounts
+            .get(key.parent().unwrap().to_str().unwrap())
+            .map(String::as_str),
+        key_volume["name"].as_str(),
+        "the init container writes the key where the server reads it"
+    );
+
+    // The config: PostgreSQL, no password in it.
+    let config: WorkspaceConfig = toml::from_str(data["modelgate.toml"].as_str().unwrap()).unwrap();
+    assert_eq!(config.storage, StorageKind::Postgres);
+    if let Some(url) = &config.postgres_url {
+        assert_eq!(
+            url_password(url),
+            None,
+            "the password goes in {POSTGRES_URL_VAR}, not modelgate.toml: {url}"
+        );
+    }
+    assert_eq!(
+        config
+            .server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .unwrap(),
+        listen
+    );
+    assert!(config.server.deadline_ms < grace * 1000);
+    assert_eq!(
+        pod_volume(pod, &main_mounts[config.policy_dir.to_str().unwrap()])["configMap"]["name"],
+        "modelgate-policies"
+    );
+    toml::from_str::<TokenFile>(data["tokens.toml"].as_str().unwrap()).unwrap();
+
+    // The password: from a Secret in this file, to exactly the containers that run modelgate.
+    assert!(runs_modelgate(main));
+    for c in pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(pod["initContainers"].as_array().unwrap())
+    {
+        let name = &c["name"];
+        let env = c["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == POSTGRES_URL_VAR);
+        if !runs_modelgate(c) {
+            assert!(env.is_none(), "{name} runs no modelgate: no password");
+            continue;
+        }
+        let env = env.unwrap_or_else(|| panic!("{name} runs modelgate: {POSTGRES_URL_VAR}"));
+        assert!(env["value"].is_null(), "{name}: never a literal");
+        let from = &env["valueFrom"]["secretKeyRef"];
+        let secret = secrets
+            .get(from["name"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("{name}: the Secret {from} is in the file"));
+        assert_ne!(
+            secret["metadata"]["name"], workspace["metadata"]["name"],
+            "the password has a Secret of its own"
+        );
+        let url = secret["stringData"][from["key"].as_str().unwrap()]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: the Secret has the key {from}"));
+        assert!(url_password(url).is_some(), "the full URL: {url}");
+    }
+    for c in pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(pod["initContainers"].as_array().unwrap())
+    {
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    }
+
+    // Voluntary disruptions leave some replicas serving, and a node can still be drained.
+    let pdb = of_kind(&docs, "PodDisruptionBudget");
+    assert_eq!(pdb["apiVersion"], "policy/v1");
+    assert_eq!(
+        pdb["metadata"]["namespace"],
+        deployment["metadata"]["namespace"]
+    );
+    assert!(selects_pods(&pdb["spec"]["selector"]));
+    let min = pdb["spec"]["minAvailable"].as_u64().unwrap();
+    assert!(
+        (1..replicas).contains(&min),
+        "minAvailable {min} of {replicas}"
+    );
+
+    let service = of_kind(&docs, "Service");
+    assert_eq!(service["spec"]["selector"], *pod_labels);
+    assert!(service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["targetPort"] == port_name));
 }
 
 /// `[section]` → key → values (a key may repeat), as systemd reads a unit file.
