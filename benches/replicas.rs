@@ -83,7 +83,9 @@ fn counters(url: &str) -> (i64, i64) {
     // Backends flush their statistics at most about once a second; wait past that.
     std::thread::sleep(Duration::from_millis(1_500));
     let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    client.execute("SELECT pg_stat_clear_snapshot()", &[]).unwrap();
+    client
+        .execute("SELECT pg_stat_clear_snapshot()", &[])
+        .unwrap();
     let head: i64 = client
         .query_one(
             "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'head'",
@@ -142,7 +144,10 @@ fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
     assert!(report.is_intact(), "{:?}", report.failure);
     assert!(store.size().unwrap() as usize >= outcome.ok as usize);
     let name = if postgres {
-        format!("PostgreSQL, {replicas} replica{}", if replicas > 1 { "s" } else { "" })
+        format!(
+            "PostgreSQL, {replicas} replica{}",
+            if replicas > 1 { "s" } else { "" }
+        )
     } else {
         "SQLite, 1 server".to_owned()
     };

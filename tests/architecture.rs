@@ -93,7 +93,13 @@ fn only_the_sqlite_store_touches_rusqlite() {
 fn only_the_postgres_store_touches_the_postgres_client() {
     assert_only(
         |p| p == "ledger/postgres.rs" || p.starts_with("ledger/postgres/"),
-        &["use postgres", " postgres::", "(postgres::", "<postgres::", "tokio_postgres"],
+        &[
+            "use postgres",
+            " postgres::",
+            "(postgres::",
+            "<postgres::",
+            "tokio_postgres",
+        ],
         "only ledger::postgres may import the PostgreSQL client",
     );
 }
@@ -203,7 +209,14 @@ fn lower_layers_do_not_know_the_adapters() {
 fn adapters_hold_no_crypto_cedar_or_sql() {
     assert_only(
         |p| !(p.starts_with("cli/") || p.starts_with("server/") || p == "main.rs"),
-        &["cedar_policy", "ed25519", "rusqlite", "use postgres", " postgres::", "Sha256"],
+        &[
+            "cedar_policy",
+            "ed25519",
+            "rusqlite",
+            "use postgres",
+            " postgres::",
+            "Sha256",
+        ],
         "adapters call the library, they do not reimplement it",
     );
 }

@@ -41,6 +41,7 @@ pub mod sqlite;
 pub mod store;
 pub mod verify;
 
+pub use self::postgres::PgStore;
 pub use checkpoint::{
     format_consistency_proof, open_checkpoint, parse_consistency_proof, sign_checkpoint,
     verify_tlog_proof, Checkpoint, CheckpointError, TlogProof, VerifiedProof, TLOG_PROOF_HEADER,
@@ -52,7 +53,6 @@ pub use merkle::{
     node_hash, verify_consistency, verify_inclusion, Frontier, Hash, MemoryNodes, NodeSource,
     Overlay, ProofError, EMPTY_ROOT,
 };
-pub use self::postgres::PgStore;
 pub use record::{
     leaf_hash, parse_record, seal, Record, RecordDraft, RecordKind, SealedRecord, GENESIS_PREV,
     MAX_RECORD_BYTES, RECORD_VERSION,
