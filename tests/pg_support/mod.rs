@@ -6,7 +6,8 @@
 //! starts it on 127.0.0.1 with a free port and trust authentication for loopback and its own
 //! Unix socket only. Durability settings stay as in production (`fsync`, `synchronous_commit`
 //! and `full_page_writes` are on), because the tests measure real durability; only the sizes are
-//! small. Each test takes its own database from [`PgServer::fresh_database`].
+//! small (a child process may start its server with other settings: [`SETTINGS_VAR`]). Each test
+//! takes its own database from [`PgServer::fresh_database`].
 //!
 //! `initdb` and `postgres` refuse to run as root: as root, the harness runs them as the
 //! `postgres` system user (which Debian's package creates), else as `nobody`, through `setpriv`
@@ -49,6 +50,12 @@ pub const NO_INITDB: &str = "no initdb found on PATH nor under /usr/lib/postgres
 
 /// The environment variable that turns a skip into a failure.
 pub const REQUIRE_VAR: &str = "MODELGATE_REQUIRE_TEST_DEPS";
+
+/// Extra `name=value` server settings, separated by spaces, given after the harness's own and so
+/// overriding them. Only for a test that needs a server unlike production: it sets the variable
+/// for a child process, which starts a server of its own (`tests/pg_ledger.rs` runs one without
+/// `fsync`), so that the tests sharing the usual server never see it.
+pub const SETTINGS_VAR: &str = "MODELGATE_TEST_PG_SETTINGS";
 
 /// How long the server may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -566,6 +573,7 @@ fn start_on(
     let data = dir.join("data");
     let log_path = dir.join("postgres.log");
     let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let extra = std::env::var(SETTINGS_VAR).unwrap_or_default();
     let settings = [
         "listen_addresses=127.0.0.1".to_string(),
         format!("port={port}"),
@@ -587,7 +595,11 @@ fn start_on(
         .arg(&binaries.postgres)
         .arg("-D")
         .arg(&data);
-    for setting in &settings {
+    for setting in settings
+        .iter()
+        .map(String::as_str)
+        .chain(extra.split_whitespace())
+    {
         command.arg("-c").arg(setting);
     }
     {
