@@ -485,3 +485,36 @@ fn a_workspace_switched_to_the_migrated_database_verifies_and_decides() {
         source.records(0, size).unwrap()
     );
 }
+
+/// `--to postgres://…` (the URL as it is usually written, without the `postgres:` prefix) is
+/// taken as it is.
+#[test]
+fn a_plain_postgres_url_is_taken_as_it_is() {
+    let Some(server) = pg_support::server() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = tmp.path().join("ledger.db");
+    SqliteStore::open(&ledger)
+        .unwrap()
+        .append(&drafts(0..3))
+        .unwrap();
+    let url = server.fresh_database();
+    let o = modelgate(
+        &[
+            "storage",
+            "migrate",
+            "--from",
+            &format!("sqlite:{}", ledger.display()),
+            "--to",
+            &url,
+            "--json",
+        ],
+        &[],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(code(&o), 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["proven"], true, "{report}");
+    assert_eq!(report["size"], 3, "{report}");
+}

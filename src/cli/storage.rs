@@ -20,8 +20,9 @@ pub enum StorageCommand {
         /// The source: `sqlite:PATH`.
         #[arg(long)]
         from: String,
-        /// The target: `postgres:URL` (`postgres://user@host:port/dbname`), or `postgres` alone
-        /// for the URL in MODELGATE_POSTGRES_URL (keeps a password off the command line).
+        /// The target: `postgres:URL` or the URL itself (`postgres://user@host:port/dbname`), or
+        /// `postgres` alone for the URL in MODELGATE_POSTGRES_URL (keeps a password off the
+        /// command line).
         #[arg(long)]
         to: String,
         /// Print the report as JSON.
@@ -47,6 +48,10 @@ fn parse_from(from: &str) -> Result<PathBuf, CliError> {
 }
 
 fn parse_to(to: &str) -> Result<String, CliError> {
+    // A plain URL (`postgres://…`, `postgresql://…`) is taken as it is.
+    if to.starts_with("postgres://") || to.starts_with("postgresql://") {
+        return Ok(to.to_owned());
+    }
     let url = match to.strip_prefix("postgres:") {
         Some(url) if !url.is_empty() => url.to_owned(),
         _ if to == "postgres" || to == "postgres:" => std::env::var(POSTGRES_URL_VAR)
@@ -61,8 +66,6 @@ fn parse_to(to: &str) -> Result<String, CliError> {
             ))
         }
     };
-    // A URL written as `postgres:postgres://…` keeps its scheme; `postgres://…` after the prefix
-    // is the usual spelling.
     Ok(url)
 }
 
