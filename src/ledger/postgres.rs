@@ -32,9 +32,11 @@
 //! runtime per connection: call it from plain or blocking threads, never from async code.
 
 use std::cell::{RefCell, RefMut};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls, Row};
+use postgres::types::ToSql;
+use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
 
 use super::merkle::{Hash, NodeSource};
 use super::record::{RecordDraft, RecordKind, SealedRecord};
@@ -45,6 +47,94 @@ use super::LedgerError;
 
 mod batch;
 mod schema;
+
+/// Query parameters.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Statements prepared on one session, by SQL text: each is parsed and planned once per session
+/// instead of on every call (one round trip and the server's parse work saved per query).
+type Statements = HashMap<String, Statement>;
+
+/// What the store's queries run on: a session or a transaction, with the session's prepared
+/// statements.
+trait Sql {
+    fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, postgres::Error>;
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, postgres::Error>;
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, postgres::Error>;
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error>;
+}
+
+/// A client (session or transaction) and the cache of statements prepared on its session.
+struct Cached<'a, C: GenericClient> {
+    client: &'a mut C,
+    statements: &'a mut Statements,
+}
+
+impl<C: GenericClient> Cached<'_, C> {
+    fn prepared(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl<C: GenericClient> Sql for Cached<'_, C> {
+    fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query_opt(&statement, params)
+    }
+
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.query_one(&statement, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = self.prepared(sql)?;
+        self.client.execute(&statement, params)
+    }
+}
+
+/// One database session and the statements prepared on it.
+struct Session {
+    client: Client,
+    statements: Statements,
+}
+
+impl Sql for Session {
+    fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+        self.cached().query(sql, params)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, postgres::Error> {
+        self.cached().query_opt(sql, params)
+    }
+
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, postgres::Error> {
+        self.cached().query_one(sql, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        self.cached().execute(sql, params)
+    }
+}
+
+impl Session {
+    fn cached(&mut self) -> Cached<'_, Client> {
+        Cached {
+            client: &mut self.client,
+            statements: &mut self.statements,
+        }
+    }
+}
 
 pub use schema::SCHEMA_VERSION;
 
@@ -71,7 +161,7 @@ pub struct PgStore {
     config: Config,
     /// Where the database is, for messages (no password).
     target: String,
-    client: RefCell<Client>,
+    session: RefCell<Session>,
     read_only: bool,
 }
 
@@ -155,8 +245,8 @@ impl PgStore {
     /// newer schema.
     pub fn open(url: &str) -> Result<PgStore, LedgerError> {
         let mut store = PgStore::connect(url, false)?;
-        schema::check_durability(store.client.get_mut())?;
-        schema::migrate(store.client.get_mut())?;
+        schema::check_durability(&mut store.session.get_mut().client)?;
+        schema::migrate(&mut store.session.get_mut().client)?;
         Ok(store)
     }
 
@@ -166,7 +256,7 @@ impl PgStore {
     pub fn open_read_only(url: &str) -> Result<PgStore, LedgerError> {
         let mut store = PgStore::connect(url, true)?;
         let target = store.target.clone();
-        let version = schema::version(store.client.get_mut())?;
+        let version = schema::version(&mut store.session.get_mut().client)?;
         match version {
             None | Some(0) => Err(LedgerError::NotALedger(target)),
             Some(v) if v > SCHEMA_VERSION => Err(LedgerError::SchemaTooNew {
@@ -197,11 +287,11 @@ impl PgStore {
             config.application_name("modelgate");
         }
         let target = describe_target(&config);
-        let client = open_session(&config, read_only)?;
+        let session = open_session(&config, read_only)?;
         Ok(PgStore {
             config,
             target,
-            client: RefCell::new(client),
+            session: RefCell::new(session),
             read_only,
         })
     }
@@ -211,16 +301,17 @@ impl PgStore {
         &self.target
     }
 
-    /// The session, reconnected first if the connection broke since the last call.
-    fn client(&self) -> Result<RefMut<'_, Client>, LedgerError> {
-        let mut client = self.client.try_borrow_mut().map_err(|_| {
+    /// The session, reconnected (with a fresh statement cache) first if the connection broke
+    /// since the last call.
+    fn client(&self) -> Result<RefMut<'_, Session>, LedgerError> {
+        let mut session = self.session.try_borrow_mut().map_err(|_| {
             LedgerError::Inconsistent("the PostgreSQL session is in use".to_owned())
         })?;
-        if client.is_closed() {
+        if session.client.is_closed() {
             tracing::warn!(target = %self.target, "PostgreSQL connection lost; reconnecting");
-            *client = open_session(&self.config, self.read_only)?;
+            *session = open_session(&self.config, self.read_only)?;
         }
-        Ok(client)
+        Ok(session)
     }
 
     fn writable(&self) -> Result<(), LedgerError> {
@@ -234,7 +325,7 @@ impl PgStore {
     fn query_records(
         &self,
         sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: Params<'_>,
     ) -> Result<Vec<StoredRecord>, LedgerError> {
         let rows = self
             .client()?
@@ -253,7 +344,7 @@ impl PgStore {
 }
 
 /// Opens one session with the store's settings.
-fn open_session(config: &Config, read_only: bool) -> Result<Client, LedgerError> {
+fn open_session(config: &Config, read_only: bool) -> Result<Session, LedgerError> {
     let mut client = config
         .connect(NoTls)
         .map_err(storage("connecting to PostgreSQL"))?;
@@ -265,7 +356,10 @@ fn open_session(config: &Config, read_only: bool) -> Result<Client, LedgerError>
             .batch_execute("SET default_transaction_read_only = on")
             .map_err(storage("configuring the session"))?;
     }
-    Ok(client)
+    Ok(Session {
+        client,
+        statements: Statements::new(),
+    })
 }
 
 /// Converts one row; a damaged row is [`LedgerError::CorruptRow`] at its index.
@@ -290,10 +384,7 @@ fn decode_row(row: &Row) -> Result<StoredRecord, LedgerError> {
 }
 
 /// The head row (`size` 0 reads as an empty ledger).
-fn read_head(
-    client: &mut impl postgres::GenericClient,
-    lock: bool,
-) -> Result<Option<Head>, LedgerError> {
+fn read_head(client: &mut impl Sql, lock: bool) -> Result<Option<Head>, LedgerError> {
     let sql = if lock {
         "SELECT size, leaf_hash FROM head WHERE id = 0 FOR UPDATE"
     } else {
@@ -320,11 +411,7 @@ fn read_head(
 }
 
 /// Perfect node `(level, index)` from `tree_nodes`.
-fn read_node(
-    client: &mut impl postgres::GenericClient,
-    level: u32,
-    index: u64,
-) -> Result<Hash, LedgerError> {
+fn read_node(client: &mut impl Sql, level: u32, index: u64) -> Result<Hash, LedgerError> {
     let missing = LedgerError::MissingNode { level, index };
     let (Ok(lvl), Ok(idx)) = (i32::try_from(level), i64::try_from(index)) else {
         return Err(missing);
@@ -637,7 +724,7 @@ impl PgStore {
     fn read_checkpoints(
         &self,
         sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: Params<'_>,
     ) -> Result<Vec<(u64, String)>, LedgerError> {
         let rows = self
             .client()?

@@ -9,9 +9,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use postgres::{Client, Transaction};
+use postgres::Transaction;
 
-use super::{read_head, read_node, sql_index, storage, to_u64};
+use super::{read_head, read_node, sql_index, storage, to_u64, Cached, Session, Sql};
 use crate::ledger::merkle::{Hash, NodeSource, Overlay};
 use crate::ledger::record::{leaf_hash, parse_record, RecordKind, GENESIS_PREV};
 use crate::ledger::store::{
@@ -19,10 +19,13 @@ use crate::ledger::store::{
 };
 use crate::ledger::LedgerError;
 
-/// Perfect nodes read through the batch's transaction.
-struct TxNodes<'a, 'c>(&'a RefCell<Transaction<'c>>);
+/// The batch's transaction with the session's prepared statements.
+type Tx<'s, 't> = Cached<'s, Transaction<'t>>;
 
-impl NodeSource for TxNodes<'_, '_> {
+/// Perfect nodes read through the batch's transaction.
+struct TxNodes<'a, 's, 't>(&'a RefCell<Tx<'s, 't>>);
+
+impl NodeSource for TxNodes<'_, '_, '_> {
     fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
         let mut tx = self
             .0
@@ -74,7 +77,7 @@ impl Rows {
         Ok(())
     }
 
-    fn write(&self, tx: &mut Transaction<'_>) -> Result<(), LedgerError> {
+    fn write(&self, tx: &mut impl Sql) -> Result<(), LedgerError> {
         if !self.digests.is_empty() {
             tx.execute(
                 "INSERT INTO attestations (digest, bytes) \
@@ -112,7 +115,7 @@ fn decision_model(kind: RecordKind, body: &serde_json::Value) -> Option<String> 
 
 /// The head, locked for the transaction and checked against the highest stored index: a store
 /// whose bookkeeping contradicts itself refuses to append instead of forking the chain.
-fn locked_head(tx: &mut Transaction<'_>) -> Result<Option<Head>, LedgerError> {
+fn locked_head(tx: &mut impl Sql) -> Result<Option<Head>, LedgerError> {
     let head = read_head(tx, true)?;
     let highest: Option<i64> = tx
         .query_one("SELECT MAX(idx) FROM records", &[])
@@ -129,7 +132,7 @@ fn locked_head(tx: &mut Transaction<'_>) -> Result<Option<Head>, LedgerError> {
     Ok(head)
 }
 
-fn move_head(tx: &mut Transaction<'_>, head: Head) -> Result<(), LedgerError> {
+fn move_head(tx: &mut impl Sql, head: Head) -> Result<(), LedgerError> {
     tx.execute(
         "UPDATE head SET size = $1, leaf_hash = $2 WHERE id = 0",
         &[&sql_index(head.size)?, &&head.leaf_hash[..]],
@@ -141,7 +144,7 @@ fn move_head(tx: &mut Transaction<'_>, head: Head) -> Result<(), LedgerError> {
 /// The records of the guarded kinds filed at or after the lowest `since` of the batch: what
 /// every guard of the batch is checked against (usually none).
 fn guard_records(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     batch: &[AppendRequest],
 ) -> Result<Vec<(RecordKind, u64)>, LedgerError> {
     let guards: Vec<_> = batch.iter().filter_map(|r| r.guard).collect();
@@ -178,7 +181,7 @@ fn guard_records(
 
 /// The stored bytes of every attestation the batch names.
 fn stored_attestations(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl Sql,
     batch: &[AppendRequest],
 ) -> Result<HashMap<String, Vec<u8>>, LedgerError> {
     let digests: Vec<&str> = batch
@@ -206,12 +209,17 @@ fn stored_attestations(
 /// The batch transaction: lock the head, admit each request against the running head, write the
 /// admitted ones, move the head, commit.
 pub(super) fn commit(
-    client: &mut Client,
+    session: &mut Session,
     batch: &[AppendRequest],
 ) -> Result<Vec<AppendOutcome>, LedgerError> {
-    let mut tx = client
+    let Session { client, statements } = session;
+    let mut transaction = client
         .transaction()
         .map_err(storage("starting an append"))?;
+    let mut tx = Cached {
+        client: &mut transaction,
+        statements,
+    };
     let head = locked_head(&mut tx)?;
     let guarded = guard_records(&mut tx, batch)?;
     let mut known = stored_attestations(&mut tx, batch)?;
@@ -258,7 +266,9 @@ pub(super) fn commit(
         move_head(&mut tx, last)?;
     }
     // synchronous_commit = on: COMMIT returns once the WAL record is flushed.
-    tx.commit().map_err(storage("committing an append"))?;
+    transaction
+        .commit()
+        .map_err(storage("committing an append"))?;
     Ok(outcomes)
 }
 
@@ -287,14 +297,19 @@ fn admit(
 /// Stores `bytes` under `digest` (checked by the caller) unless the identical bytes are there,
 /// and files it under `filed_as` (model, version) if given; one transaction.
 pub(super) fn put_attestation(
-    client: &mut Client,
+    session: &mut Session,
     filed_as: Option<(&str, &str)>,
     digest: &str,
     bytes: &[u8],
 ) -> Result<(), LedgerError> {
-    let mut tx = client
+    let Session { client, statements } = session;
+    let mut transaction = client
         .transaction()
         .map_err(storage("starting an attestation insert"))?;
+    let mut tx = Cached {
+        client: &mut transaction,
+        statements,
+    };
     tx.execute(
         "INSERT INTO attestations (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
         &[&digest, &bytes],
@@ -318,21 +333,28 @@ pub(super) fn put_attestation(
         )
         .map_err(storage("filing an attestation"))?;
     }
-    tx.commit().map_err(storage("committing an attestation"))
+    transaction
+        .commit()
+        .map_err(storage("committing an attestation"))
 }
 
 /// Stores checkpoint `note` for `size` (see [`crate::ledger::Store::put_checkpoint`]).
 pub(super) fn put_checkpoint(
-    client: &mut Client,
+    session: &mut Session,
     size: u64,
     note: &str,
 ) -> Result<(), LedgerError> {
     if size == 0 {
         return Err(LedgerError::EmptyCheckpoint);
     }
-    let mut tx = client
+    let Session { client, statements } = session;
+    let mut transaction = client
         .transaction()
         .map_err(storage("starting a checkpoint insert"))?;
+    let mut tx = Cached {
+        client: &mut transaction,
+        statements,
+    };
     let ledger_size = read_head(&mut tx, false)?.map_or(0, |h| h.size);
     if size > ledger_size {
         return Err(LedgerError::TreeBeyondLedger {
@@ -353,19 +375,26 @@ pub(super) fn put_checkpoint(
     if stored != note {
         return Err(LedgerError::CheckpointConflict(size));
     }
-    tx.commit().map_err(storage("committing a checkpoint"))
+    transaction
+        .commit()
+        .map_err(storage("committing a checkpoint"))
 }
 
 /// Appends already-sealed `records` (read from another store) after the head, in one
 /// transaction: each must sit at the next index, carry the leaf hash of its bytes and link to the
 /// one before. The tree nodes are computed here, not copied.
-pub(super) fn import(client: &mut Client, records: &[StoredRecord]) -> Result<(), LedgerError> {
+pub(super) fn import(session: &mut Session, records: &[StoredRecord]) -> Result<(), LedgerError> {
     if records.is_empty() {
         return Ok(());
     }
-    let mut tx = client
+    let Session { client, statements } = session;
+    let mut transaction = client
         .transaction()
         .map_err(storage("starting an import"))?;
+    let mut tx = Cached {
+        client: &mut transaction,
+        statements,
+    };
     let head = locked_head(&mut tx)?;
     let (mut next, mut prev) = head.map_or((0, GENESIS_PREV), |h| (h.size, h.leaf_hash));
     let mut rows = Rows::default();
@@ -418,5 +447,7 @@ pub(super) fn import(client: &mut Client, records: &[StoredRecord]) -> Result<()
             leaf_hash: prev,
         },
     )?;
-    tx.commit().map_err(storage("committing an import"))
+    transaction
+        .commit()
+        .map_err(storage("committing an import"))
 }
