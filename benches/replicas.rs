@@ -100,12 +100,36 @@ fn counters(url: &str) -> (i64, i64) {
     (head, syncs)
 }
 
+/// (sum of seconds, count) of `modelgate_ledger_batch_seconds` on one replica: from the start of
+/// each batch transaction (including the wait for the head row) to its durable commit.
+fn batch_seconds(addr: SocketAddr) -> (f64, f64) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("modelgate_ledger_batch_seconds_sum "),
+        value("modelgate_ledger_batch_seconds_count "),
+    )
+}
+
 struct Run {
     name: String,
     outcome: Outcome,
     took: Duration,
     /// (append transactions, WAL syncs) during the measurement.
     commits: Option<(i64, i64)>,
+    /// Mean batch transaction time in milliseconds, over every replica.
+    batch_ms: f64,
 }
 
 fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
@@ -136,7 +160,14 @@ fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
         LedgerLocation::Sqlite(_) => None,
     };
     let before = url.as_deref().map(counters);
+    let batches_before: Vec<(f64, f64)> = addrs.iter().map(|a| batch_seconds(*a)).collect();
     let (outcome, took) = saturation(&addrs, &token, &requests, secs);
+    let (mut sum, mut count) = (0.0, 0.0);
+    for (addr, (s0, c0)) in addrs.iter().zip(batches_before) {
+        let (s1, c1) = batch_seconds(*addr);
+        sum += s1 - s0;
+        count += c1 - c0;
+    }
     drop(servers);
     let after = url.as_deref().map(counters);
     let store = f.ws.read_store().unwrap();
@@ -156,6 +187,7 @@ fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
         outcome,
         took,
         commits: before.zip(after).map(|(b, a)| (a.0 - b.0, a.1 - b.1)),
+        batch_ms: 1000.0 * sum / count.max(1.0),
     }
 }
 
@@ -173,9 +205,9 @@ fn main() {
         runs.push(run(replicas, true, secs));
     }
     println!(
-        "| ledger | decisions | durable decisions/s | p50 ms | p99 ms | non-200 | append transactions | decisions per transaction | WAL syncs |"
+        "| ledger | decisions | durable decisions/s | p50 ms | p99 ms | non-200 | append transactions | decisions per transaction | mean batch ms | WAL syncs |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for mut r in runs {
         r.outcome.latencies.sort();
         let dash = || "–".to_owned();
@@ -184,7 +216,7 @@ fn main() {
             .map(|(c, _)| format!("{:.1}", r.outcome.ok as f64 / c.max(1) as f64))
             .unwrap_or_else(dash);
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.2} | {} |",
             r.name,
             r.outcome.ok,
             r.outcome.ok as f64 / r.took.as_secs_f64(),
@@ -193,6 +225,7 @@ fn main() {
             r.outcome.errors,
             r.commits.map_or_else(dash, |(c, _)| c.to_string()),
             per_tx,
+            r.batch_ms,
             r.commits.map_or_else(dash, |(_, w)| w.to_string()),
         );
     }

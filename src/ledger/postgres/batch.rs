@@ -22,20 +22,24 @@ use crate::ledger::LedgerError;
 /// The batch's transaction with the session's prepared statements.
 type Tx<'s, 't> = Cached<'s, Transaction<'t>>;
 
-/// Perfect nodes read through the batch's transaction.
-struct TxNodes<'a, 's, 't>(&'a RefCell<Tx<'s, 't>>);
+/// Perfect nodes for the batch: the frontier read under the lock, else read through the batch's
+/// transaction (not needed when the frontier is complete, kept for safety).
+struct TxNodes<'a, 's, 't>(&'a HashMap<(u32, u64), Hash>, &'a RefCell<Tx<'s, 't>>);
 
 impl NodeSource for TxNodes<'_, '_, '_> {
     fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, LedgerError> {
+        if let Some(hash) = self.0.get(&(level, index)) {
+            return Ok(*hash);
+        }
         let mut tx = self
-            .0
+            .1
             .try_borrow_mut()
             .map_err(|_| LedgerError::Inconsistent("the batch transaction is in use".to_owned()))?;
         read_node(&mut *tx, level, index)
     }
 }
 
-/// Rows a batch writes, gathered first and inserted with one statement per table.
+/// Rows a batch writes, gathered first and inserted with one statement.
 #[derive(Default)]
 struct Rows {
     idx: Vec<i64>,
@@ -77,31 +81,47 @@ impl Rows {
         Ok(())
     }
 
-    fn write(&self, tx: &mut impl Sql) -> Result<(), LedgerError> {
-        if !self.digests.is_empty() {
-            tx.execute(
-                "INSERT INTO attestations (digest, bytes) \
-                 SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT (digest) DO NOTHING",
-                &[&self.digests, &self.attestations],
-            )
-            .map_err(storage("inserting attestations"))?;
+    /// Inserts every gathered row and moves the head to `head`, in one statement (data-modifying
+    /// common table expressions: one round trip while the head row is locked).
+    fn write(&self, tx: &mut impl Sql, head: Head) -> Result<(), LedgerError> {
+        tx.execute(
+            "WITH a AS (INSERT INTO attestations (digest, bytes) \
+                 SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT (digest) DO NOTHING), \
+             r AS (INSERT INTO records (idx, kind, leaf_hash, bytes, model) \
+                 SELECT * FROM unnest($3::bigint[], $4::text[], $5::bytea[], $6::bytea[], $7::text[])), \
+             t AS (INSERT INTO tree_nodes (level, idx, hash) \
+                 SELECT * FROM unnest($8::int[], $9::bigint[], $10::bytea[])) \
+             UPDATE head SET size = $11, leaf_hash = $12 WHERE id = 0",
+            &[
+                &self.digests,
+                &self.attestations,
+                &self.idx,
+                &self.kind,
+                &self.leaf,
+                &self.bytes,
+                &self.model,
+                &self.node_level,
+                &self.node_idx,
+                &self.node_hash,
+                &sql_index(head.size)?,
+                &&head.leaf_hash[..],
+            ],
+        )
+        .map_err(storage("writing a batch"))?;
+        Ok(())
+    }
+
+    /// Inserts attestations alone (a batch that appends no record).
+    fn write_attestations(&self, tx: &mut impl Sql) -> Result<(), LedgerError> {
+        if self.digests.is_empty() {
+            return Ok(());
         }
-        if !self.idx.is_empty() {
-            tx.execute(
-                "INSERT INTO records (idx, kind, leaf_hash, bytes, model) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])",
-                &[&self.idx, &self.kind, &self.leaf, &self.bytes, &self.model],
-            )
-            .map_err(storage("inserting records"))?;
-        }
-        if !self.node_idx.is_empty() {
-            tx.execute(
-                "INSERT INTO tree_nodes (level, idx, hash) \
-                 SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])",
-                &[&self.node_level, &self.node_idx, &self.node_hash],
-            )
-            .map_err(storage("inserting tree nodes"))?;
-        }
+        tx.execute(
+            "INSERT INTO attestations (digest, bytes) \
+             SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT (digest) DO NOTHING",
+            &[&self.digests, &self.attestations],
+        )
+        .map_err(storage("inserting attestations"))?;
         Ok(())
     }
 }
@@ -113,15 +133,101 @@ fn decision_model(kind: RecordKind, body: &serde_json::Value) -> Option<String> 
         .flatten()
 }
 
-/// The head, locked for the transaction and checked against the highest stored index: a store
-/// whose bookkeeping contradicts itself refuses to append instead of forking the chain.
-fn locked_head(tx: &mut impl Sql) -> Result<Option<Head>, LedgerError> {
+/// What an appender reads once it holds the head row: the head, the guard records, and the
+/// frontier of the tree (the perfect nodes the next leaves are hashed with).
+struct Locked {
+    head: Option<Head>,
+    guarded: Vec<(RecordKind, u64)>,
+    frontier: HashMap<(u32, u64), Hash>,
+}
+
+/// Locks the head row, then reads, in one more statement (a fresh snapshot under read committed,
+/// so it sees every batch committed before the lock was granted): the highest stored index (a
+/// store whose bookkeeping contradicts itself refuses to append instead of forking the chain),
+/// the records of the guarded kinds filed at or after the lowest `since` of the batch, and the
+/// frontier nodes.
+fn lock_and_read(tx: &mut impl Sql, batch: &[AppendRequest]) -> Result<Locked, LedgerError> {
     let head = read_head(tx, true)?;
-    let highest: Option<i64> = tx
-        .query_one("SELECT MAX(idx) FROM records", &[])
-        .and_then(|row| row.try_get(0))
-        .map_err(storage("reading the highest index"))?;
     let head_size = head.map_or(0, |h| h.size);
+    let guards: Vec<_> = batch.iter().filter_map(|r| r.guard).collect();
+    let since = guards.iter().map(|g| g.since).min().unwrap_or(u64::MAX);
+    let mut kinds: Vec<&str> = guards
+        .iter()
+        .flat_map(|g| g.kinds.iter().map(|k| k.as_str()))
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let (mut levels, mut indices) = (Vec::new(), Vec::new());
+    for level in 0..64u32 {
+        if head_size >> level & 1 == 1 {
+            levels.push(i32::try_from(level).unwrap_or(i32::MAX));
+            indices.push(sql_index((head_size >> level) - 1)?);
+        }
+    }
+    let rows = tx
+        .query(
+            "SELECT 0 AS part, MAX(idx) AS idx, NULL::text AS kind, NULL::int AS level, \
+                    NULL::bytea AS hash FROM records \
+             UNION ALL \
+             SELECT 1, idx, kind, NULL, NULL FROM records WHERE kind = ANY($1) AND idx >= $2 \
+             UNION ALL \
+             SELECT 2, n.idx, NULL, n.level, n.hash FROM tree_nodes n \
+                 JOIN unnest($3::int[], $4::bigint[]) AS f(level, idx) \
+                 ON n.level = f.level AND n.idx = f.idx",
+            &[
+                &kinds,
+                &i64::try_from(since).unwrap_or(i64::MAX),
+                &levels,
+                &indices,
+            ],
+        )
+        .map_err(storage("reading the head's state"))?;
+    let mut highest: Option<i64> = None;
+    let mut guarded = Vec::new();
+    let mut frontier = HashMap::new();
+    for row in &rows {
+        let part: i32 = row
+            .try_get(0)
+            .map_err(storage("reading the head's state"))?;
+        let idx: Option<i64> = row
+            .try_get(1)
+            .map_err(storage("reading the head's state"))?;
+        match part {
+            0 => highest = idx,
+            1 => {
+                let kind: String = row
+                    .try_get(2)
+                    .map_err(storage("reading the head's state"))?;
+                let kind = kind.parse::<RecordKind>().map_err(|_| {
+                    LedgerError::Inconsistent(format!("stored kind `{kind}` is not a record kind"))
+                })?;
+                let idx = idx.ok_or_else(|| {
+                    LedgerError::Inconsistent("a record without an index".to_owned())
+                })?;
+                guarded.push((kind, to_u64(idx, "record index")?));
+            }
+            _ => {
+                let level: i32 = row
+                    .try_get(3)
+                    .map_err(storage("reading the head's state"))?;
+                let hash: Vec<u8> = row
+                    .try_get(4)
+                    .map_err(storage("reading the head's state"))?;
+                let (Some(idx), Ok(level)) = (idx, u32::try_from(level)) else {
+                    continue;
+                };
+                let index = to_u64(idx, "tree node index")?;
+                let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+                    LedgerError::CorruptNode {
+                        level,
+                        index,
+                        problem: format!("hash is {} bytes, not 32", hash.len()),
+                    }
+                })?;
+                frontier.insert((level, index), hash);
+            }
+        }
+    }
     let stored = highest.map_or(Ok(0), |h| to_u64(h, "record index").map(|h| h + 1))?;
     if stored != head_size {
         return Err(LedgerError::Inconsistent(format!(
@@ -129,54 +235,12 @@ fn locked_head(tx: &mut impl Sql) -> Result<Option<Head>, LedgerError> {
             highest.map_or_else(|| "none".to_owned(), |h| h.to_string())
         )));
     }
-    Ok(head)
-}
-
-fn move_head(tx: &mut impl Sql, head: Head) -> Result<(), LedgerError> {
-    tx.execute(
-        "UPDATE head SET size = $1, leaf_hash = $2 WHERE id = 0",
-        &[&sql_index(head.size)?, &&head.leaf_hash[..]],
-    )
-    .map_err(storage("moving the head"))?;
-    Ok(())
-}
-
-/// The records of the guarded kinds filed at or after the lowest `since` of the batch: what
-/// every guard of the batch is checked against (usually none).
-fn guard_records(
-    tx: &mut impl Sql,
-    batch: &[AppendRequest],
-) -> Result<Vec<(RecordKind, u64)>, LedgerError> {
-    let guards: Vec<_> = batch.iter().filter_map(|r| r.guard).collect();
-    let Some(since) = guards.iter().map(|g| g.since).min() else {
-        return Ok(Vec::new());
-    };
-    let mut kinds: Vec<&str> = guards
-        .iter()
-        .flat_map(|g| g.kinds.iter().map(|k| k.as_str()))
-        .collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    let rows = tx
-        .query(
-            "SELECT kind, idx FROM records WHERE kind = ANY($1) AND idx >= $2 ORDER BY idx",
-            &[&kinds, &sql_index(since)?],
-        )
-        .map_err(storage("checking the append guards"))?;
-    rows.iter()
-        .map(|row| {
-            let kind: String = row
-                .try_get(0)
-                .map_err(storage("checking the append guards"))?;
-            let idx: i64 = row
-                .try_get(1)
-                .map_err(storage("checking the append guards"))?;
-            let kind = kind.parse::<RecordKind>().map_err(|_| {
-                LedgerError::Inconsistent(format!("stored kind `{kind}` is not a record kind"))
-            })?;
-            Ok((kind, to_u64(idx, "record index")?))
-        })
-        .collect()
+    guarded.sort_by_key(|&(_, index)| index);
+    Ok(Locked {
+        head,
+        guarded,
+        frontier,
+    })
 }
 
 /// The stored bytes of every attestation the batch names.
@@ -220,15 +284,20 @@ pub(super) fn commit(
         client: &mut transaction,
         statements,
     };
-    let head = locked_head(&mut tx)?;
-    let guarded = guard_records(&mut tx, batch)?;
+    // Attestations are content-addressed (bytes fixed by their digest), so they are read before
+    // the lock: the head row is held only for what depends on it.
     let mut known = stored_attestations(&mut tx, batch)?;
+    let Locked {
+        head,
+        guarded,
+        frontier,
+    } = lock_and_read(&mut tx, batch)?;
     let mut running = RunningHead::new(head);
     let mut rows = Rows::default();
     let mut outcomes = Vec::with_capacity(batch.len());
     let cell = RefCell::new(tx);
     {
-        let stored_nodes = TxNodes(&cell);
+        let stored_nodes = TxNodes(&frontier, &cell);
         let mut nodes = Overlay::new(&stored_nodes);
         for request in batch {
             let sealed = match admit(&guarded, &known, &running, request) {
@@ -261,9 +330,9 @@ pub(super) fn commit(
         }
     }
     let mut tx = cell.into_inner();
-    rows.write(&mut tx)?;
-    if let Some(last) = running.head.filter(|h| Some(*h) != head) {
-        move_head(&mut tx, last)?;
+    match running.head.filter(|h| Some(*h) != head) {
+        Some(last) => rows.write(&mut tx, last)?,
+        None => rows.write_attestations(&mut tx)?,
     }
     // synchronous_commit = on: COMMIT returns once the WAL record is flushed.
     transaction
@@ -395,12 +464,12 @@ pub(super) fn import(session: &mut Session, records: &[StoredRecord]) -> Result<
         client: &mut transaction,
         statements,
     };
-    let head = locked_head(&mut tx)?;
+    let Locked { head, frontier, .. } = lock_and_read(&mut tx, &[])?;
     let (mut next, mut prev) = head.map_or((0, GENESIS_PREV), |h| (h.size, h.leaf_hash));
     let mut rows = Rows::default();
     let cell = RefCell::new(tx);
     {
-        let stored_nodes = TxNodes(&cell);
+        let stored_nodes = TxNodes(&frontier, &cell);
         let mut nodes = Overlay::new(&stored_nodes);
         for record in records {
             let corrupt = |problem: String| LedgerError::CorruptRow {
@@ -439,8 +508,7 @@ pub(super) fn import(session: &mut Session, records: &[StoredRecord]) -> Result<
         }
     }
     let mut tx = cell.into_inner();
-    rows.write(&mut tx)?;
-    move_head(
+    rows.write(
         &mut tx,
         Head {
             size: next,
