@@ -122,6 +122,28 @@ fn batch_seconds(addr: SocketAddr) -> (f64, f64) {
     )
 }
 
+/// Samples, every 2 ms until `stop`, whether some session of the database `url` is waiting for
+/// a lock (the only lock modelgate's sessions wait for is the head row); returns the share of
+/// samples that found one.
+fn lock_wait_share(url: &str, stop: &std::sync::atomic::AtomicBool) -> f64 {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let (mut waiting, mut samples) = (0u64, 0u64);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        samples += 1;
+        waiting += u64::from(n > 0);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    waiting as f64 / samples.max(1) as f64
+}
+
 struct Run {
     name: String,
     outcome: Outcome,
@@ -130,6 +152,8 @@ struct Run {
     commits: Option<(i64, i64)>,
     /// Mean batch transaction time in milliseconds, over every replica.
     batch_ms: f64,
+    /// Share of samples in which a replica waited for the head row (PostgreSQL only).
+    lock_wait: Option<f64>,
 }
 
 fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
@@ -161,7 +185,15 @@ fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
     };
     let before = url.as_deref().map(counters);
     let batches_before: Vec<(f64, f64)> = addrs.iter().map(|a| batch_seconds(*a)).collect();
-    let (outcome, took) = saturation(&addrs, &token, &requests, secs);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (outcome, took, lock_wait) = std::thread::scope(|s| {
+        let sampler = url
+            .as_deref()
+            .map(|url| s.spawn(|| lock_wait_share(url, &stop)));
+        let (outcome, took) = saturation(&addrs, &token, &requests, secs);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (outcome, took, sampler.map(|h| h.join().unwrap()))
+    });
     let (mut sum, mut count) = (0.0, 0.0);
     for (addr, (s0, c0)) in addrs.iter().zip(batches_before) {
         let (s1, c1) = batch_seconds(*addr);
@@ -188,6 +220,7 @@ fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
         took,
         commits: before.zip(after).map(|(b, a)| (a.0 - b.0, a.1 - b.1)),
         batch_ms: 1000.0 * sum / count.max(1.0),
+        lock_wait,
     }
 }
 
@@ -205,9 +238,9 @@ fn main() {
         runs.push(run(replicas, true, secs));
     }
     println!(
-        "| ledger | decisions | durable decisions/s | p50 ms | p99 ms | non-200 | append transactions | decisions per transaction | mean batch ms | WAL syncs |"
+        "| ledger | decisions | durable decisions/s | p50 ms | p99 ms | non-200 | append transactions | decisions per transaction | mean batch ms | WAL syncs | a replica waits for the head row |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for mut r in runs {
         r.outcome.latencies.sort();
         let dash = || "–".to_owned();
@@ -216,7 +249,7 @@ fn main() {
             .map(|(c, _)| format!("{:.1}", r.outcome.ok as f64 / c.max(1) as f64))
             .unwrap_or_else(dash);
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.2} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {:.2} | {} | {} |",
             r.name,
             r.outcome.ok,
             r.outcome.ok as f64 / r.took.as_secs_f64(),
@@ -227,6 +260,8 @@ fn main() {
             per_tx,
             r.batch_ms,
             r.commits.map_or_else(dash, |(_, w)| w.to_string()),
+            r.lock_wait
+                .map_or_else(dash, |w| format!("{:.0} % of the time", 100.0 * w)),
         );
     }
 }

@@ -564,3 +564,40 @@ fn fsync_child_opens_a_ledger_on_a_server_without_fsync() {
     }
     println!("fsync child: refused");
 }
+
+/// One checkpoint signer at a time: while one replica holds the signer lock, another's blocking
+/// `audit checkpoint` path would wait, and its automatic checkpoint (run on its appender
+/// thread) skips instead of stalling the replica's appends; once the lock is free it signs.
+#[test]
+fn an_automatic_checkpoint_skips_while_another_replica_signs() {
+    let Some(url) = fresh() else {
+        return;
+    };
+    let mut signing = filled(&url, 10);
+    let mut other = PgStore::open(&url).unwrap();
+    other.append(&drafts(10..20)).unwrap();
+    signing.lock_checkpoints().unwrap();
+    assert!(!other.try_lock_checkpoints().unwrap(), "the lock is held");
+    let auto = modelgate::engine::audit::AutoCheckpoint {
+        signer: modelgate::attest::NoteSigner::new(
+            "modelgate.test/ledger",
+            modelgate::attest::PrivateKey::from_seed(&[7; 32]),
+        )
+        .unwrap(),
+        origin: "modelgate.test/ledger".into(),
+        every_records: 5,
+        every_seconds: 0,
+    };
+    let now = modelgate::clock::parse_rfc3339("2026-12-06T12:00:00Z").unwrap();
+    let skipped = auto.maybe_checkpoint(&mut other, now).unwrap();
+    assert!(skipped.is_none(), "skipped while another replica signs");
+    assert_eq!(other.latest_checkpoint().unwrap().unwrap().0, 10);
+    signing.unlock_checkpoints().unwrap();
+    let made = auto.maybe_checkpoint(&mut other, now).unwrap().unwrap();
+    assert_eq!(made.size, 20);
+    assert!(
+        signing.try_lock_checkpoints().unwrap(),
+        "released after signing"
+    );
+    signing.unlock_checkpoints().unwrap();
+}

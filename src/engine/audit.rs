@@ -59,7 +59,15 @@ impl AutoCheckpoint {
         if !(by_count || by_age) {
             return Ok(None);
         }
-        checkpoint(store, &self.signer, &self.origin).map(Some)
+        // Another replica signing now covers these records or the next batch finds them: never
+        // hold this appender up waiting for its signature.
+        if !store.try_lock_checkpoints()? {
+            return Ok(None);
+        }
+        release_after(store, |store| {
+            sign_latest(store, &self.signer, &self.origin)
+        })
+        .map(Some)
     }
 
     /// Runs after a decision is durable: a checkpoint that cannot be made now is made by a later
@@ -113,7 +121,16 @@ pub fn checkpoint(
     origin: &str,
 ) -> Result<StoredCheckpoint, EngineError> {
     store.lock_checkpoints()?;
-    let signed = sign_latest(store, signer, origin);
+    release_after(store, |store| sign_latest(store, signer, origin))
+}
+
+/// Runs `sign` while the caller holds the checkpoint signer lock, then releases it, whatever
+/// `sign` came to.
+fn release_after(
+    store: &mut dyn Store,
+    sign: impl FnOnce(&mut dyn Store) -> Result<StoredCheckpoint, EngineError>,
+) -> Result<StoredCheckpoint, EngineError> {
+    let signed = sign(store);
     let released = store.unlock_checkpoints();
     let signed = signed?;
     released?;

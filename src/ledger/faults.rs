@@ -418,6 +418,10 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.unlock_checkpoints()
     }
 
+    fn try_lock_checkpoints(&mut self) -> Result<bool, LedgerError> {
+        self.inner.try_lock_checkpoints()
+    }
+
     fn attestation_digests(&self) -> Result<Vec<String>, LedgerError> {
         self.inner.attestation_digests()
     }

@@ -675,6 +675,13 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn try_lock_checkpoints(&mut self) -> Result<bool, LedgerError> {
+        self.client()?
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&CHECKPOINT_LOCK])
+            .and_then(|row| row.try_get(0))
+            .map_err(storage("taking the checkpoint signer lock"))
+    }
+
     fn unlock_checkpoints(&mut self) -> Result<(), LedgerError> {
         self.client()?
             .execute("SELECT pg_advisory_unlock($1)", &[&CHECKPOINT_LOCK])

@@ -303,6 +303,13 @@ pub trait Store: Send {
         Ok(())
     }
 
+    /// Takes the checkpoint signer lock if no one holds it, without waiting: `Ok(false)` when
+    /// another handle (another replica) is signing. Automatic checkpoints use it, so that an
+    /// appender never stalls behind another replica's signature.
+    fn try_lock_checkpoints(&mut self) -> Result<bool, LedgerError> {
+        self.lock_checkpoints().map(|()| true)
+    }
+
     /// The checkpoint note stored for `size`, if any.
     fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
         let _ = size;
@@ -442,6 +449,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn unlock_checkpoints(&mut self) -> Result<(), LedgerError> {
         (**self).unlock_checkpoints()
+    }
+
+    fn try_lock_checkpoints(&mut self) -> Result<bool, LedgerError> {
+        (**self).try_lock_checkpoints()
     }
 
     fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
