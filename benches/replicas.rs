@@ -224,6 +224,50 @@ fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
     }
 }
 
+/// The head-row transaction alone: one thread appending batches of `per_batch` real decision
+/// records (from the same workload) to a fresh PostgreSQL ledger through `PgStore`, no HTTP and
+/// nothing else running: the time the head row is held when nothing competes for the CPU.
+fn isolated_batches(per_batch: usize, batches: usize) -> (f64, f64) {
+    let mut f = Fixture::new_on(true);
+    let mut records = Vec::new();
+    for r in &mixed_requests() {
+        let d = f.decide_bytes(r).unwrap();
+        records.push(f.store.record(d.ledger.index).unwrap().unwrap());
+    }
+    let drafts: Vec<modelgate::ledger::RecordDraft> = records
+        .iter()
+        .map(|r| {
+            let record = modelgate::ledger::parse_record(&r.bytes).unwrap();
+            modelgate::ledger::RecordDraft {
+                kind: record.kind,
+                time: modelgate::clock::parse_rfc3339(&record.time).unwrap(),
+                body: record.body,
+            }
+        })
+        .collect();
+    let LedgerLocation::Postgres(url) = f.ws.ledger_location().unwrap() else {
+        unreachable!("a PostgreSQL fixture");
+    };
+    let mut store = modelgate::ledger::PgStore::open(&url).unwrap();
+    let mut times = Vec::with_capacity(batches);
+    for b in 0..batches {
+        let batch: Vec<modelgate::ledger::AppendRequest> = (0..per_batch)
+            .map(|i| {
+                modelgate::ledger::AppendRequest::records(vec![
+                    drafts[(b + i) % drafts.len()].clone()
+                ])
+            })
+            .collect();
+        let t = Instant::now();
+        for outcome in store.append_batch(&batch).unwrap() {
+            outcome.unwrap();
+        }
+        times.push(t.elapsed());
+    }
+    times.sort();
+    (percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
 fn main() {
     let secs: u64 = std::env::var("MODELGATE_BENCH_SECONDS")
         .ok()
@@ -233,6 +277,14 @@ fn main() {
         eprintln!("no PostgreSQL server: install Debian's postgresql package (scripts/test-deps)");
         return;
     }
+    let (p50, p99) = isolated_batches(16, 300);
+    println!(
+        "One batch of 16 decision records through `PgStore::append_batch` alone (no HTTP, nothing \
+         else running): p50 {p50:.2} ms, p99 {p99:.2} ms; the head row admits about {:.0} such \
+         transactions per second, {:.0} decisions/s.\n",
+        1000.0 / p50,
+        16_000.0 / p50
+    );
     let mut runs = vec![run(1, false, secs)];
     for replicas in 1..=3 {
         runs.push(run(replicas, true, secs));

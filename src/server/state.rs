@@ -88,7 +88,7 @@ impl AppState {
         let engine_key = ws.engine_key().map_err(|e| fail(&e))?;
         let settings = ws.config().server.clone();
         Ok(AppState {
-            readers: ReaderPool::new(ws.clone()),
+            readers: ReaderPool::new(ws.clone(), settings.max_concurrency),
             engine: RwLock::new(Arc::new(engine)),
             appender,
             writer: Mutex::new(writer),
@@ -165,6 +165,10 @@ impl AppState {
 /// Read-only connections to the ledger, reused across requests.
 pub struct ReaderPool {
     ws: Workspace,
+    /// Readers kept open for reuse (`[server] max_concurrency`): as many as requests can be
+    /// handled at once, so a steady load never closes and reopens one; beyond it a returned
+    /// reader is closed.
+    max_idle: usize,
     idle: Mutex<Vec<Box<dyn Store>>>,
 }
 
@@ -181,9 +185,10 @@ pub struct Reader<'a> {
 }
 
 impl ReaderPool {
-    fn new(ws: Workspace) -> ReaderPool {
+    fn new(ws: Workspace, max_idle: usize) -> ReaderPool {
         ReaderPool {
             ws,
+            max_idle,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -214,14 +219,10 @@ impl Reader<'_> {
     }
 }
 
-/// Readers kept open for reuse; beyond this, a returned reader is closed. (With PostgreSQL each
-/// reader is a database session: a burst of requests must not pin that many sessions for ever.)
-pub const MAX_IDLE_READERS: usize = 32;
-
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
         if let (Some(store), Ok(mut idle)) = (self.store.take(), self.pool.idle.lock()) {
-            if idle.len() < MAX_IDLE_READERS {
+            if idle.len() < self.pool.max_idle {
                 idle.push(store);
             }
         }
