@@ -62,6 +62,11 @@ pub struct WorkspaceConfig {
     /// `MODELGATE_POSTGRES_URL` overrides it; keep passwords there, not in this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres_url: Option<String>,
+    /// PEM file of the CA(s) the PostgreSQL server's certificate must chain to (relative to the
+    /// workspace): sessions then use TLS, and the certificate must name the URL's host. Add
+    /// `sslmode=require` to the URL to refuse a server without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_ca_file: Option<PathBuf>,
     /// The engine's private key (PKCS#8 PEM).
     pub engine_key: PathBuf,
     /// Checkpoint origin line and signer name (C2SP), e.g. `modelgate.example.com/ledger`.
@@ -392,6 +397,7 @@ impl Workspace {
             ledger: PathBuf::from("ledger.db"),
             storage,
             postgres_url,
+            postgres_ca_file: None,
             engine_key: PathBuf::from("engine.key"),
             origin: default_origin(),
             checkpoint_every_records: default_checkpoint_every_records(),
@@ -559,9 +565,25 @@ impl Workspace {
         Ok(match (self.ledger_location()?, read_only) {
             (LedgerLocation::Sqlite(path), false) => Box::new(SqliteStore::open(&path)?),
             (LedgerLocation::Sqlite(path), true) => Box::new(SqliteStore::open_read_only(&path)?),
-            (LedgerLocation::Postgres(url), false) => Box::new(PgStore::open(&url)?),
-            (LedgerLocation::Postgres(url), true) => Box::new(PgStore::open_read_only(&url)?),
+            (LedgerLocation::Postgres(url), false) => {
+                Box::new(PgStore::open_with(&url, &self.postgres_options())?)
+            }
+            (LedgerLocation::Postgres(url), true) => Box::new(PgStore::open_read_only_with(
+                &url,
+                &self.postgres_options(),
+            )?),
         })
+    }
+
+    /// How to reach the PostgreSQL ledger beyond its URL (the CA file for TLS).
+    pub fn postgres_options(&self) -> crate::ledger::PgOptions {
+        crate::ledger::PgOptions {
+            ca_file: self
+                .config
+                .postgres_ca_file
+                .as_deref()
+                .map(|p| self.resolve(p)),
+        }
     }
 
     /// `init` always writes the first bundle activation: an empty ledger here is a replaced or

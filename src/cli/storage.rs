@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::{exit, CliError, CmdResult};
 use crate::ledger::migrate::{migrate as copy_ledger, MigrationReport};
-use crate::ledger::{PgStore, SqliteStore};
+use crate::ledger::{PgOptions, PgStore, SqliteStore};
 use crate::workspace::{LedgerLocation, POSTGRES_URL_VAR};
 
 /// `modelgate storage …`
@@ -25,6 +25,10 @@ pub enum StorageCommand {
         /// command line).
         #[arg(long)]
         to: String,
+        /// PEM file of the CA(s) the PostgreSQL server's certificate must chain to: connect with
+        /// TLS (add `sslmode=require` to the URL to refuse a server without it).
+        #[arg(long, value_name = "PEM")]
+        postgres_ca_file: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -34,7 +38,12 @@ pub enum StorageCommand {
 /// Runs a `storage` command.
 pub fn storage(command: &StorageCommand) -> CmdResult {
     match command {
-        StorageCommand::Migrate { from, to, json } => migrate(from, to, *json),
+        StorageCommand::Migrate {
+            from,
+            to,
+            postgres_ca_file,
+            json,
+        } => migrate(from, to, postgres_ca_file.as_deref(), *json),
     }
 }
 
@@ -69,11 +78,14 @@ fn parse_to(to: &str) -> Result<String, CliError> {
     Ok(url)
 }
 
-fn migrate(from: &str, to: &str, json: bool) -> CmdResult {
+fn migrate(from: &str, to: &str, ca_file: Option<&std::path::Path>, json: bool) -> CmdResult {
     let path = parse_from(from)?;
     let url = parse_to(to)?;
     let source = SqliteStore::open_read_only(&path)?;
-    let mut target = PgStore::open(&url)?;
+    let options = PgOptions {
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
+    };
+    let mut target = PgStore::open_with(&url, &options)?;
     let where_to = LedgerLocation::Postgres(url).describe();
     let show = std::io::stderr().is_terminal();
     let mut progress = |done: u64, total: u64| {

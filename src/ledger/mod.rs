@@ -41,7 +41,7 @@ pub mod sqlite;
 pub mod store;
 pub mod verify;
 
-pub use self::postgres::PgStore;
+pub use self::postgres::{PgOptions, PgStore};
 pub use checkpoint::{
     format_consistency_proof, open_checkpoint, parse_consistency_proof, sign_checkpoint,
     verify_tlog_proof, Checkpoint, CheckpointError, TlogProof, VerifiedProof, TLOG_PROOF_HEADER,
@@ -225,6 +225,10 @@ pub enum LedgerError {
     /// The group-commit appender thread has stopped; nothing more can be appended through it.
     #[error("the ledger appender has stopped")]
     AppenderStopped,
+    /// The TLS settings of a database connection cannot be used (e.g. the CA file does not
+    /// read as PEM certificates).
+    #[error("ledger database TLS: {0}")]
+    Tls(String),
     /// The database would not keep a commit through a crash (e.g. PostgreSQL with
     /// `fsync = off`); the store refuses to append to it.
     #[error("ledger storage is not durable: {0}")]

@@ -25,6 +25,12 @@
 //! **Checkpoints.** [`Store::lock_checkpoints`] takes a session advisory lock, so one replica at a
 //! time signs; every replica reads the latest from the table.
 //!
+//! **TLS.** With a CA file (`postgres_ca_file` in the workspace, [`PgOptions::ca_file`]) the
+//! sessions speak TLS (rustls) and the server's certificate must chain to that CA and name the
+//! host of the URL; `sslmode=require` in the URL then refuses a server that does not offer TLS.
+//! Without a CA file, `sslmode=require` verifies against the Mozilla roots (`webpki-roots`), and
+//! the default (`prefer`) or `disable` connect without TLS, as for a server on the same host.
+//!
 //! **Connections.** One handle is one session; a handle whose connection broke (the database
 //! restarted, the network dropped) reconnects on its next call, and a call that fails meanwhile is
 //! an error: the gate fails closed. Sessions carry `idle_in_transaction_session_timeout` so that a
@@ -35,8 +41,15 @@ use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use postgres::config::SslMode;
 use postgres::types::ToSql;
 use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::merkle::{Hash, NodeSource};
 use super::record::{RecordDraft, RecordKind, SealedRecord};
@@ -156,9 +169,18 @@ const SESSION_SETTINGS: &str = "SET synchronous_commit = on; \
 
 const SELECT_RECORD: &str = "SELECT idx, kind, leaf_hash, bytes FROM records";
 
+/// How to reach the database beyond its URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PgOptions {
+    /// PEM file of the CA(s) the server's certificate must chain to; sessions use TLS when set.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// A ledger in one PostgreSQL database.
 pub struct PgStore {
     config: Config,
+    /// The TLS connector, when sessions use TLS.
+    tls: Option<MakeRustlsConnect>,
     /// Where the database is, for messages (no password).
     target: String,
     session: RefCell<Session>,
@@ -244,7 +266,12 @@ impl PgStore {
     /// Fails if the server does not flush commits (`fsync = off`), or if the database holds a
     /// newer schema.
     pub fn open(url: &str) -> Result<PgStore, LedgerError> {
-        let mut store = PgStore::connect(url, false)?;
+        PgStore::open_with(url, &PgOptions::default())
+    }
+
+    /// [`PgStore::open`] with `options` (TLS).
+    pub fn open_with(url: &str, options: &PgOptions) -> Result<PgStore, LedgerError> {
+        let mut store = PgStore::connect(url, options, false)?;
         schema::check_durability(&mut store.session.get_mut().client)?;
         schema::migrate(&mut store.session.get_mut().client)?;
         Ok(store)
@@ -254,7 +281,12 @@ impl PgStore {
     /// must already hold a ledger; the session is read-only and appends fail with
     /// [`LedgerError::ReadOnly`].
     pub fn open_read_only(url: &str) -> Result<PgStore, LedgerError> {
-        let mut store = PgStore::connect(url, true)?;
+        PgStore::open_read_only_with(url, &PgOptions::default())
+    }
+
+    /// [`PgStore::open_read_only`] with `options` (TLS).
+    pub fn open_read_only_with(url: &str, options: &PgOptions) -> Result<PgStore, LedgerError> {
+        let mut store = PgStore::connect(url, options, true)?;
         let target = store.target.clone();
         let version = schema::version(&mut store.session.get_mut().client)?;
         match version {
@@ -272,7 +304,7 @@ impl PgStore {
         }
     }
 
-    fn connect(url: &str, read_only: bool) -> Result<PgStore, LedgerError> {
+    fn connect(url: &str, options: &PgOptions, read_only: bool) -> Result<PgStore, LedgerError> {
         let mut config: Config = url.parse().map_err(|e: postgres::Error| {
             LedgerError::Storage {
                 context: "reading the PostgreSQL URL",
@@ -287,9 +319,15 @@ impl PgStore {
             config.application_name("modelgate");
         }
         let target = describe_target(&config);
-        let session = open_session(&config, read_only)?;
+        let tls = match (&options.ca_file, config.get_ssl_mode()) {
+            (Some(ca), _) => Some(tls_connector(Some(ca))?),
+            (None, SslMode::Require) => Some(tls_connector(None)?),
+            (None, _) => None,
+        };
+        let session = open_session(&config, tls.as_ref(), read_only)?;
         Ok(PgStore {
             config,
+            tls,
             target,
             session: RefCell::new(session),
             read_only,
@@ -309,7 +347,7 @@ impl PgStore {
         })?;
         if session.client.is_closed() {
             tracing::warn!(target = %self.target, "PostgreSQL connection lost; reconnecting");
-            *session = open_session(&self.config, self.read_only)?;
+            *session = open_session(&self.config, self.tls.as_ref(), self.read_only)?;
         }
         Ok(session)
     }
@@ -343,11 +381,48 @@ impl PgStore {
     }
 }
 
+/// The rustls connector: server certificates must chain to the CAs in `ca_file` (or, without
+/// one, to the Mozilla roots) and name the host connected to.
+fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, LedgerError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let bad =
+                |problem: String| LedgerError::Tls(format!("`{}`: {problem}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| bad(format!("not a PEM certificate file: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| bad(format!("a certificate in it is not usable: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(bad("it holds no certificate".to_owned()));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| LedgerError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
 /// Opens one session with the store's settings.
-fn open_session(config: &Config, read_only: bool) -> Result<Session, LedgerError> {
-    let mut client = config
-        .connect(NoTls)
-        .map_err(storage("connecting to PostgreSQL"))?;
+fn open_session(
+    config: &Config,
+    tls: Option<&MakeRustlsConnect>,
+    read_only: bool,
+) -> Result<Session, LedgerError> {
+    let connected = match tls {
+        Some(tls) => config.connect(tls.clone()),
+        None => config.connect(NoTls),
+    };
+    let mut client = connected.map_err(storage("connecting to PostgreSQL"))?;
     client
         .batch_execute(SESSION_SETTINGS)
         .map_err(storage("configuring the session"))?;
