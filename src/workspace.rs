@@ -61,7 +61,7 @@ pub struct WorkspaceConfig {
     /// The PostgreSQL database (`postgres://user@host:port/dbname`) when `storage = "postgres"`.
     /// `MODELGATE_POSTGRES_URL` overrides it; keep passwords there, not in this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postgres_url: Option<String>,
+    pub postgres_url: Option<PostgresUrl>,
     /// PEM file of the CA(s) the PostgreSQL server's certificate must chain to (relative to the
     /// workspace): sessions then use TLS, and the certificate must name the URL's host. Add
     /// `sslmode=require` to the URL to refuse a server without TLS.
@@ -136,26 +136,24 @@ impl LedgerLocation {
     pub fn describe(&self) -> String {
         match self {
             LedgerLocation::Sqlite(path) => path.display().to_string(),
-            LedgerLocation::Postgres(url) => match url.parse::<postgres_url::Parsed>() {
-                Ok(parsed) => format!("postgres {}", parsed.0),
-                Err(()) => "postgres (unparsable URL)".to_owned(),
-            },
+            LedgerLocation::Postgres(url) => format!("postgres {}", describe_postgres_url(url)),
         }
     }
 }
 
-/// The credential-free description of a PostgreSQL URL.
-mod postgres_url {
-    /// `host:port/dbname` of a parsed URL.
-    pub struct Parsed(pub String);
+fn describe_postgres_url(url: &str) -> String {
+    crate::ledger::postgres::describe_url(url).unwrap_or_else(|| "(unparsable URL)".to_owned())
+}
 
-    impl std::str::FromStr for Parsed {
-        type Err = ();
-        fn from_str(url: &str) -> Result<Self, ()> {
-            crate::ledger::postgres::describe_url(url)
-                .map(Parsed)
-                .ok_or(())
-        }
+/// A PostgreSQL connection URL as `modelgate.toml` holds it. A URL may carry a password, so it
+/// never prints itself: `Debug` shows `host:port/dbname` only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PostgresUrl(pub String);
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({})", describe_postgres_url(&self.0))
     }
 }
 
@@ -378,6 +376,18 @@ impl Workspace {
                     .to_owned(),
             });
         }
+        if postgres_url
+            .as_deref()
+            .is_some_and(crate::ledger::postgres::url_has_password)
+        {
+            return Err(WorkspaceError::Config {
+                path: config_path,
+                message: format!(
+                    "the PostgreSQL URL holds a password, and modelgate.toml is not a secret file: \
+                     give the URL without it, and the URL with its password in {POSTGRES_URL_VAR}"
+                ),
+            });
+        }
         fs::create_dir_all(home).map_err(io_err(home))?;
         let policy_dir = match policies {
             Some(dir) => fs::canonicalize(dir).map_err(io_err(dir))?,
@@ -396,7 +406,7 @@ impl Workspace {
             policy_dir,
             ledger: PathBuf::from("ledger.db"),
             storage,
-            postgres_url,
+            postgres_url: postgres_url.map(PostgresUrl),
             postgres_ca_file: None,
             engine_key: PathBuf::from("engine.key"),
             origin: default_origin(),
@@ -440,7 +450,7 @@ impl Workspace {
         fs::write(&config_path, text).map_err(io_err(&config_path))?;
 
         let engine = Engine::new(bundle, ws.engine_config(), clock)?;
-        engine.activate_bundle(&mut *store)?;
+        engine.activate_first_bundle(&mut *store)?;
         Ok(ws)
     }
 
@@ -530,7 +540,7 @@ impl Workspace {
             StorageKind::Postgres => std::env::var(POSTGRES_URL_VAR)
                 .ok()
                 .filter(|url| !url.is_empty())
-                .or_else(|| self.config.postgres_url.clone())
+                .or_else(|| self.config.postgres_url.as_ref().map(|u| u.0.clone()))
                 .map(LedgerLocation::Postgres)
                 .ok_or_else(|| WorkspaceError::Config {
                     path: self.home.join(CONFIG_FILE),

@@ -509,9 +509,10 @@ fn the_ha_deployment_runs_replicas_on_postgres_with_the_password_in_a_secret() {
     assert_eq!(config.storage, StorageKind::Postgres);
     if let Some(url) = &config.postgres_url {
         assert_eq!(
-            url_password(url),
+            url_password(&url.0),
             None,
-            "the password goes in {POSTGRES_URL_VAR}, not modelgate.toml: {url}"
+            "the password goes in {POSTGRES_URL_VAR}, not modelgate.toml: {}",
+            url.0
         );
     }
     assert_eq!(

@@ -361,9 +361,23 @@ fn schema_versions_are_checked_at_open() {
         .collect();
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
 
+    // A replica already running when a newer modelgate migrates stops appending: the version is
+    // read again under the head lock.
+    let mut running = PgStore::open(&url).unwrap();
+    running.append(&drafts(0..1)).unwrap();
     client(&url)
         .batch_execute("INSERT INTO modelgate_schema (version) VALUES (99)")
         .unwrap();
+    let refused = running.append(&drafts(1..2));
+    assert!(
+        matches!(refused, Err(LedgerError::SchemaTooNew { found: 99, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        running.size().unwrap(),
+        1,
+        "nothing appended under the newer schema"
+    );
     let supported = i64::from(SCHEMA_VERSION);
     for result in [PgStore::open(&url), PgStore::open_read_only(&url)] {
         assert!(
@@ -600,4 +614,48 @@ fn an_automatic_checkpoint_skips_while_another_replica_signs() {
         "released after signing"
     );
     signing.unlock_checkpoints().unwrap();
+}
+
+/// The checkpoint signer lock is a session lock: when the session dies, the lock goes with it,
+/// and the handle says so on reconnecting instead of signing on as if it still held it; another
+/// replica can then take it.
+#[test]
+fn a_signer_lock_lost_with_the_connection_is_reported() {
+    let Some(url) = fresh() else { return };
+    let mut holder = filled(&url, 3);
+    let mut other = PgStore::open(&url).unwrap();
+    holder.lock_checkpoints().unwrap();
+    assert!(!other.try_lock_checkpoints().unwrap());
+    // Only the holder's session: the other handle keeps its own.
+    let pg = pg_support::server().unwrap();
+    let holder_pid: i32 = client(&url)
+        .query_one(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    pg.admin()
+        .execute("SELECT pg_terminate_backend($1)", &[&holder_pid])
+        .unwrap();
+    let mut reported = None;
+    for _ in 0..3 {
+        match holder.size() {
+            Err(e) if e.to_string().contains("signer lock was lost") => {
+                reported = Some(e);
+                break;
+            }
+            Err(_) => continue,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    assert!(reported.is_some(), "the lost lock was not reported");
+    assert_eq!(holder.size().unwrap(), 3, "the handle works again");
+    holder.unlock_checkpoints().unwrap();
+    assert!(
+        other.try_lock_checkpoints().unwrap(),
+        "the lock went with the session"
+    );
+    other.unlock_checkpoints().unwrap();
 }

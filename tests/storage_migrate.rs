@@ -518,3 +518,35 @@ fn a_plain_postgres_url_is_taken_as_it_is() {
     assert_eq!(report["proven"], true, "{report}");
     assert_eq!(report["size"], 3, "{report}");
 }
+
+/// `init --postgres-url` with a password is refused: modelgate.toml is not a secret file. The
+/// message says where the password goes and does not repeat it; no workspace is left behind.
+#[test]
+fn init_refuses_a_postgres_url_with_a_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("ws");
+    let o = modelgate(
+        &[
+            "--home",
+            home.to_str().unwrap(),
+            "init",
+            "--storage",
+            "postgres",
+            "--postgres-url",
+            "postgres://modelgate:hunter2-secret@127.0.0.1:1/ledger",
+        ],
+        &[],
+    );
+    let (out, err) = text(&o);
+    assert_ne!(code(&o), 0, "{out}{err}");
+    assert!(err.contains("MODELGATE_POSTGRES_URL"), "{err}");
+    assert!(!format!("{out}{err}").contains("hunter2"), "{out}{err}");
+    assert!(!home.join("modelgate.toml").exists());
+    // Nor does the config type print a URL it holds.
+    let config = modelgate::workspace::PostgresUrl(
+        "postgres://modelgate:hunter2-secret@db.internal:5432/ledger".to_owned(),
+    );
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("db.internal:5432/ledger"), "{shown}");
+}

@@ -49,6 +49,9 @@ pub use request::{parse_request, PromotionRequest, RequestSummary};
 pub use trust::{change_trust, load_trust, load_trust_before};
 pub use waivers::{AppliedWaiver, WaiverRules};
 
+/// The kind an activation is guarded by.
+const ACTIVATION: [RecordKind; 1] = [RecordKind::BundleActivation];
+
 /// The record kinds a decision's ledger state is derived from (trust store and freezes): a
 /// decision is not recorded if one of them was appended after that state was read.
 pub const DECISION_BASIS: [RecordKind; 3] = [
@@ -226,9 +229,42 @@ impl Engine {
         &self,
         store: &mut dyn Store,
     ) -> Result<Option<SealedRecord>, EngineError> {
+        // Replicas starting together must not both record the activation: the append is guarded
+        // by the activations read, and a replica that lost the race looks again.
+        for _ in 0..MAX_ATTEMPTS {
+            match self.activate_bundle_once(store, None) {
+                Err(EngineError::Ledger(LedgerError::Raced { .. })) => continue,
+                other => return other,
+            }
+        }
+        self.activate_bundle_once(store, None)
+    }
+
+    /// Records the first bundle activation of a new ledger, refused (with
+    /// [`LedgerError::Raced`]) if any record was appended meanwhile: two `init`s racing on one
+    /// empty database cannot both succeed.
+    pub fn activate_first_bundle(
+        &self,
+        store: &mut dyn Store,
+    ) -> Result<Option<SealedRecord>, EngineError> {
+        self.activate_bundle_once(
+            store,
+            Some(AppendGuard {
+                kinds: &RecordKind::ALL,
+                since: 0,
+            }),
+        )
+    }
+
+    fn activate_bundle_once(
+        &self,
+        store: &mut dyn Store,
+        guard: Option<AppendGuard>,
+    ) -> Result<Option<SealedRecord>, EngineError> {
         let digest = self.bundle.digest();
         let blobs = bundles::bundle_blobs(&self.bundle);
-        if let Some(last) = store.records_of_kind(RecordKind::BundleActivation)?.last() {
+        let activations = store.records_of_kind(RecordKind::BundleActivation)?;
+        if let Some(last) = activations.last() {
             let record = parse_record(&last.bytes)?;
             if record.body.get("bundle_digest").and_then(|v| v.as_str()) == Some(digest) {
                 if !bundles::has_bundle(store, digest)? {
@@ -244,6 +280,10 @@ impl Engine {
                 return Ok(None);
             }
         }
+        let guard = guard.unwrap_or(AppendGuard {
+            kinds: &ACTIVATION,
+            since: activations.last().map_or(0, |r| r.index + 1),
+        });
         let policies: Vec<&str> = self
             .bundle
             .policies()
@@ -254,6 +294,7 @@ impl Engine {
         let sealed = append_one(
             store,
             AppendRequest {
+                guard: Some(guard),
                 attestations: blobs,
                 ..AppendRequest::records(vec![RecordDraft {
                     kind: RecordKind::BundleActivation,

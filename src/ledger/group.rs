@@ -14,7 +14,9 @@
 //!   was refused on its own, e.g. a tripped guard).
 //! - If the batch fails (the store errs or the commit fails), every caller in it gets
 //!   [`LedgerError::BatchFailed`] with the cause, and nothing of the batch is acknowledged: the
-//!   gate stays closed. The store's transaction leaves the ledger as it was before the batch.
+//!   gate stays closed. The store's transaction leaves the ledger as it was before the batch
+//!   (a database server whose connection broke during `COMMIT` is asked afterwards whether the
+//!   batch landed; if that cannot be told, its records may be there, never acknowledged).
 //! - If the appender thread is gone, callers get [`LedgerError::AppenderStopped`]; nobody waits
 //!   forever.
 //! - After each committed batch an optional hook runs on the store (automatic checkpoints); it

@@ -185,6 +185,9 @@ pub struct PgStore {
     target: String,
     session: RefCell<Session>,
     read_only: bool,
+    /// Whether this handle holds the checkpoint signer lock (a session lock: lost with the
+    /// connection, which a reconnect must then report rather than hide).
+    signer_lock: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -250,6 +253,12 @@ pub fn describe_url(url: &str) -> Option<String> {
     url.parse::<Config>().ok().map(|c| describe_target(&c))
 }
 
+/// Whether a PostgreSQL URL carries a password.
+pub fn url_has_password(url: &str) -> bool {
+    url.parse::<Config>()
+        .is_ok_and(|c| c.get_password().is_some())
+}
+
 fn sql_index(index: u64) -> Result<i64, LedgerError> {
     i64::try_from(index).map_err(|_| LedgerError::IndexOutOfRange(index))
 }
@@ -288,20 +297,8 @@ impl PgStore {
     pub fn open_read_only_with(url: &str, options: &PgOptions) -> Result<PgStore, LedgerError> {
         let mut store = PgStore::connect(url, options, true)?;
         let target = store.target.clone();
-        let version = schema::version(&mut store.session.get_mut().client)?;
-        match version {
-            None | Some(0) => Err(LedgerError::NotALedger(target)),
-            Some(v) if v > SCHEMA_VERSION => Err(LedgerError::SchemaTooNew {
-                found: i64::from(v),
-                supported: i64::from(SCHEMA_VERSION),
-            }),
-            Some(v) if v < SCHEMA_VERSION => Err(LedgerError::NeedsMigration {
-                found: i64::from(v),
-                required: i64::from(SCHEMA_VERSION),
-                feature: "the current schema",
-            }),
-            Some(_) => Ok(store),
-        }
+        schema::expect_current(&mut store.session.get_mut().client, &target)?;
+        Ok(store)
     }
 
     fn connect(url: &str, options: &PgOptions, read_only: bool) -> Result<PgStore, LedgerError> {
@@ -318,6 +315,19 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("modelgate");
         }
+        // A dead peer or a partition must not leave a session (and the head or signer lock it
+        // may hold) waiting for the operating system's two-hour default.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(60));
+        if options.ca_file.is_some() {
+            // A CA file means TLS: never fall back to plaintext when the server (or someone in
+            // between) declines it.
+            config.ssl_mode(SslMode::Require);
+        }
         let target = describe_target(&config);
         let tls = match (&options.ca_file, config.get_ssl_mode()) {
             (Some(ca), _) => Some(tls_connector(Some(ca))?),
@@ -331,7 +341,34 @@ impl PgStore {
             target,
             session: RefCell::new(session),
             read_only,
+            signer_lock: std::cell::Cell::new(false),
         })
+    }
+
+    /// The connection broke while `COMMIT` was in flight: the server may have committed the batch
+    /// or not. Looks (on a new session) for the batch's last record: there with the expected leaf
+    /// hash, the batch is durable and its outcomes stand; absent, nothing of it was committed
+    /// (the transaction was atomic). If the store cannot be read, the outcome stays unknown and is
+    /// an error — the gate stays closed — naming the records to look for.
+    fn settle_unknown_commit(
+        &self,
+        outcomes: Vec<AppendOutcome>,
+        (index, leaf_hash): (u64, [u8; 32]),
+        error: LedgerError,
+    ) -> Result<Vec<AppendOutcome>, LedgerError> {
+        match self.record(index) {
+            Ok(Some(stored)) if stored.leaf_hash == leaf_hash => {
+                tracing::warn!(index, %error, "the connection broke during COMMIT, which had landed");
+                Ok(outcomes)
+            }
+            Ok(_) => Err(error),
+            Err(check) => Err(LedgerError::Inconsistent(format!(
+                "the connection broke during COMMIT ({error}) and the ledger could not be read to \
+                 tell whether the batch up to record {index} (leaf hash {}) landed ({check}); look \
+                 for that record before acting on the decisions of this batch",
+                hex::encode(leaf_hash)
+            ))),
+        }
     }
 
     /// Where this store's database is (`host:port/dbname`), for messages.
@@ -347,7 +384,19 @@ impl PgStore {
         })?;
         if session.client.is_closed() {
             tracing::warn!(target = %self.target, "PostgreSQL connection lost; reconnecting");
-            *session = open_session(&self.config, self.tls.as_ref(), self.read_only)?;
+            let mut fresh = open_session(&self.config, self.tls.as_ref(), self.read_only)?;
+            // The server may be another one now (a failover): hold it to what the first open
+            // checked.
+            if !self.read_only {
+                schema::check_durability(&mut fresh.client)?;
+            }
+            schema::expect_current(&mut fresh.client, &self.target)?;
+            *session = fresh;
+            if self.signer_lock.replace(false) {
+                return Err(LedgerError::Inconsistent(
+                    "the checkpoint signer lock was lost with the database connection".to_owned(),
+                ));
+            }
         }
         Ok(session)
     }
@@ -535,8 +584,16 @@ impl Store for PgStore {
             return Ok(batch.iter().map(|_| Ok(Vec::new())).collect());
         }
         self.writable()?;
-        let mut client = self.client()?;
-        batch::commit(&mut client, batch)
+        let committed = batch::commit(&mut *self.client()?, batch);
+        match committed {
+            Ok(outcomes) => Ok(outcomes),
+            Err(batch::CommitError::Failed(e)) => Err(e),
+            Err(batch::CommitError::Unknown {
+                outcomes,
+                last,
+                error,
+            }) => self.settle_unknown_commit(outcomes, last, error),
+        }
     }
 
     /// Rewrites the one `probe` row with [`PROBE_BYTES`] of fresh random bytes (made by the
@@ -747,21 +804,37 @@ impl Store for PgStore {
         self.client()?
             .execute("SELECT pg_advisory_lock($1)", &[&CHECKPOINT_LOCK])
             .map_err(storage("taking the checkpoint signer lock"))?;
+        self.signer_lock.set(true);
         Ok(())
     }
 
     fn try_lock_checkpoints(&mut self) -> Result<bool, LedgerError> {
-        self.client()?
+        let taken: bool = self
+            .client()?
             .query_one("SELECT pg_try_advisory_lock($1)", &[&CHECKPOINT_LOCK])
             .and_then(|row| row.try_get(0))
-            .map_err(storage("taking the checkpoint signer lock"))
+            .map_err(storage("taking the checkpoint signer lock"))?;
+        self.signer_lock.set(taken);
+        Ok(taken)
     }
 
     fn unlock_checkpoints(&mut self) -> Result<(), LedgerError> {
-        self.client()?
-            .execute("SELECT pg_advisory_unlock($1)", &[&CHECKPOINT_LOCK])
+        if !self.signer_lock.replace(false) {
+            // Not held (never taken, or lost with a connection, already reported).
+            return Ok(());
+        }
+        let released: bool = self
+            .client()?
+            .query_one("SELECT pg_advisory_unlock($1)", &[&CHECKPOINT_LOCK])
+            .and_then(|row| row.try_get(0))
             .map_err(storage("releasing the checkpoint signer lock"))?;
-        Ok(())
+        if released {
+            Ok(())
+        } else {
+            Err(LedgerError::Inconsistent(
+                "the checkpoint signer lock was not held by this session any more".to_owned(),
+            ))
+        }
     }
 
     fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {

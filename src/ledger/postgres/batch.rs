@@ -173,7 +173,9 @@ fn lock_and_read(tx: &mut impl Sql, batch: &[AppendRequest]) -> Result<Locked, L
              UNION ALL \
              SELECT 2, n.idx, NULL, n.level, n.hash FROM tree_nodes n \
                  JOIN unnest($3::int[], $4::bigint[]) AS f(level, idx) \
-                 ON n.level = f.level AND n.idx = f.idx",
+                 ON n.level = f.level AND n.idx = f.idx \
+             UNION ALL \
+             SELECT 3, MAX(version), NULL, NULL, NULL FROM modelgate_schema",
             &[
                 &kinds,
                 &i64::try_from(since).unwrap_or(i64::MAX),
@@ -194,6 +196,17 @@ fn lock_and_read(tx: &mut impl Sql, batch: &[AppendRequest]) -> Result<Locked, L
             .map_err(storage("reading the head's state"))?;
         match part {
             0 => highest = idx,
+            3 => {
+                // A newer modelgate migrated the schema since this session checked it: stop
+                // appending rather than write under a layout this build does not know.
+                let found = idx.unwrap_or(0);
+                if found != i64::from(super::SCHEMA_VERSION) {
+                    return Err(LedgerError::SchemaTooNew {
+                        found,
+                        supported: i64::from(super::SCHEMA_VERSION),
+                    });
+                }
+            }
             1 => {
                 let kind: String = row
                     .try_get(2)
@@ -270,12 +283,33 @@ fn stored_attestations(
         .collect()
 }
 
+/// Why a batch is not acknowledged.
+pub(super) enum CommitError {
+    /// It was not committed (anything before `COMMIT`, or `COMMIT` answered with an error).
+    Failed(LedgerError),
+    /// The connection broke while `COMMIT` was in flight: committed or not, the server knows.
+    Unknown {
+        /// The outcomes, if it was committed.
+        outcomes: Vec<AppendOutcome>,
+        /// Index and leaf hash of the batch's last record, to look for.
+        last: (u64, Hash),
+        /// What the commit came to.
+        error: LedgerError,
+    },
+}
+
+impl From<LedgerError> for CommitError {
+    fn from(e: LedgerError) -> Self {
+        CommitError::Failed(e)
+    }
+}
+
 /// The batch transaction: lock the head, admit each request against the running head, write the
 /// admitted ones, move the head, commit.
 pub(super) fn commit(
     session: &mut Session,
     batch: &[AppendRequest],
-) -> Result<Vec<AppendOutcome>, LedgerError> {
+) -> Result<Vec<AppendOutcome>, CommitError> {
     let Session { client, statements } = session;
     let mut transaction = client
         .transaction()
@@ -330,15 +364,27 @@ pub(super) fn commit(
         }
     }
     let mut tx = cell.into_inner();
-    match running.head.filter(|h| Some(*h) != head) {
+    let moved = running.head.filter(|h| Some(*h) != head);
+    match moved {
         Some(last) => rows.write(&mut tx, last)?,
         None => rows.write_attestations(&mut tx)?,
     }
     // synchronous_commit = on: COMMIT returns once the WAL record is flushed.
-    transaction
-        .commit()
-        .map_err(storage("committing an append"))?;
-    Ok(outcomes)
+    match transaction.commit() {
+        Ok(()) => Ok(outcomes),
+        Err(e) => {
+            let lost = client.is_closed();
+            let error = storage("committing an append")(e);
+            match moved {
+                Some(last) if lost => Err(CommitError::Unknown {
+                    outcomes,
+                    last: (last.size - 1, last.leaf_hash),
+                    error,
+                }),
+                _ => Err(CommitError::Failed(error)),
+            }
+        }
+    }
 }
 
 /// Whether `request` can follow the batch so far; its sealed records if so, the refusal if not.

@@ -148,23 +148,37 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), LedgerError> {
         .map_err(storage("committing the schema migration"))
 }
 
+/// Refuses a database that does not hold exactly this build's schema: none (not a ledger), an
+/// older one (open it for writing once to migrate) or a newer one (a newer modelgate migrated it).
+pub(super) fn expect_current(client: &mut Client, target: &str) -> Result<(), LedgerError> {
+    match version(client)? {
+        None | Some(0) => Err(LedgerError::NotALedger(target.to_owned())),
+        Some(v) if v > SCHEMA_VERSION => Err(LedgerError::SchemaTooNew {
+            found: i64::from(v),
+            supported: i64::from(SCHEMA_VERSION),
+        }),
+        Some(v) if v < SCHEMA_VERSION => Err(LedgerError::NeedsMigration {
+            found: i64::from(v),
+            required: i64::from(SCHEMA_VERSION),
+            feature: "the current schema",
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Refuses a server that does not flush its write-ahead log: a commit there is not durable.
+/// (`synchronous_commit` is set to `on` for every session of the store, so it is not checked
+/// here.)
 pub(super) fn check_durability(client: &mut Client) -> Result<(), LedgerError> {
-    for setting in ["fsync", "synchronous_commit"] {
-        let value: String = client
-            .query_one(&format!("SHOW {setting}"), &[])
-            .and_then(|row| row.try_get(0))
-            .map_err(storage("reading the durability settings"))?;
-        let durable = match setting {
-            "fsync" => value == "on",
-            _ => value != "off",
-        };
-        if !durable {
-            return Err(LedgerError::NotDurable(format!(
-                "the PostgreSQL server runs with `{setting} = {value}`, so a commit may be lost \
-                 in a crash; set it to `on`"
-            )));
-        }
+    let value: String = client
+        .query_one("SHOW fsync", &[])
+        .and_then(|row| row.try_get(0))
+        .map_err(storage("reading the durability settings"))?;
+    if value != "on" {
+        return Err(LedgerError::NotDurable(format!(
+            "the PostgreSQL server runs with `fsync = {value}`, so a commit may be lost in a \
+             crash; set it to `on`"
+        )));
     }
     Ok(())
 }
