@@ -53,9 +53,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::merkle::{Hash, NodeSource};
 use super::record::{RecordDraft, RecordKind, SealedRecord};
-use super::store::{
-    append_one, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord,
-};
+use super::store::{append_one, AppendOutcome, AppendRequest, Head, Store, StoredRecord};
 use super::LedgerError;
 
 mod batch;
@@ -550,7 +548,12 @@ fn read_node(client: &mut impl Sql, level: u32, index: u64) -> Result<Hash, Ledg
         return Err(missing);
     };
     let hash: Vec<u8> = row.try_get(0).map_err(storage("reading a tree node"))?;
-    <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| LedgerError::CorruptNode {
+    node_hash(level, index, &hash)
+}
+
+/// A stored node hash, which must be 32 bytes ([`LedgerError::CorruptNode`] otherwise).
+fn node_hash(level: u32, index: u64, hash: &[u8]) -> Result<Hash, LedgerError> {
+    <[u8; 32]>::try_from(hash).map_err(|_| LedgerError::CorruptNode {
         level,
         index,
         problem: format!("hash is {} bytes, not 32", hash.len()),
@@ -568,14 +571,7 @@ impl Store for PgStore {
         since: u64,
         drafts: &[RecordDraft],
     ) -> Result<Vec<SealedRecord>, LedgerError> {
-        let request = AppendRequest {
-            guard: Some(AppendGuard {
-                kinds: super::store::kind_slice(kind),
-                since,
-            }),
-            ..AppendRequest::records(drafts.to_vec())
-        };
-        append_one(self, request)
+        append_one(self, AppendRequest::guarded(kind, since, drafts))
     }
 
     /// One transaction, serialised across replicas on the head row, one WAL flush.
@@ -783,14 +779,7 @@ impl Store for PgStore {
                 let idx: i64 = row.try_get(0).map_err(storage("reading a tree node"))?;
                 let index = to_u64(idx, "tree node index")?;
                 let hash: Vec<u8> = row.try_get(1).map_err(storage("reading a tree node"))?;
-                let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
-                    LedgerError::CorruptNode {
-                        level,
-                        index,
-                        problem: format!("hash is {} bytes, not 32", hash.len()),
-                    }
-                })?;
-                Ok((index, hash))
+                Ok((index, node_hash(level, index, &hash)?))
             })
             .collect()
     }

@@ -24,9 +24,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use super::merkle::{Hash, NodeSource};
 use super::record::{RecordDraft, RecordKind, SealedRecord};
-use super::store::{
-    append_one, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord,
-};
+use super::store::{append_one, AppendOutcome, AppendRequest, Head, Store, StoredRecord};
 use super::LedgerError;
 
 /// Bytes [`Store::probe_write`] writes: about what a large batch of decisions commits.
@@ -241,14 +239,7 @@ impl Store for SqliteStore {
         since: u64,
         drafts: &[RecordDraft],
     ) -> Result<Vec<SealedRecord>, LedgerError> {
-        let request = AppendRequest {
-            guard: Some(AppendGuard {
-                kinds: super::store::kind_slice(kind),
-                since,
-            }),
-            ..AppendRequest::records(drafts.to_vec())
-        };
-        append_one(self, request)
+        append_one(self, AppendRequest::guarded(kind, since, drafts))
     }
 
     /// One `BEGIN IMMEDIATE` transaction and one sync for the whole batch.

@@ -85,6 +85,18 @@ impl AppendRequest {
         }
     }
 
+    /// A request for `drafts`, refused if a record of `kind` was filed at `since` or later
+    /// ([`Store::append_unless`] for stores that append in batches).
+    pub fn guarded(kind: RecordKind, since: u64, drafts: &[RecordDraft]) -> AppendRequest {
+        AppendRequest {
+            guard: Some(AppendGuard {
+                kinds: kind_slice(kind),
+                since,
+            }),
+            ..AppendRequest::records(drafts.to_vec())
+        }
+    }
+
     /// Whether the request would write nothing.
     pub fn is_empty(&self) -> bool {
         self.drafts.is_empty() && self.attestations.is_empty()
@@ -667,7 +679,7 @@ impl RunningHead {
 }
 
 /// A `'static` one-kind slice for [`AppendGuard::kinds`].
-pub(super) fn kind_slice(kind: RecordKind) -> &'static [RecordKind] {
+fn kind_slice(kind: RecordKind) -> &'static [RecordKind] {
     let at = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
     RecordKind::ALL.get(at..=at).unwrap_or(&[])
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use postgres::Transaction;
 
-use super::{read_head, read_node, sql_index, storage, to_u64, Cached, Session, Sql};
+use super::{node_hash, read_head, read_node, sql_index, storage, to_u64, Cached, Session, Sql};
 use crate::ledger::merkle::{Hash, NodeSource, Overlay};
 use crate::ledger::record::{leaf_hash, parse_record, RecordKind, GENESIS_PREV};
 use crate::ledger::store::{
@@ -230,14 +230,7 @@ fn lock_and_read(tx: &mut impl Sql, batch: &[AppendRequest]) -> Result<Locked, L
                     continue;
                 };
                 let index = to_u64(idx, "tree node index")?;
-                let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
-                    LedgerError::CorruptNode {
-                        level,
-                        index,
-                        problem: format!("hash is {} bytes, not 32", hash.len()),
-                    }
-                })?;
-                frontier.insert((level, index), hash);
+                frontier.insert((level, index), node_hash(level, index, &hash)?);
             }
         }
     }
