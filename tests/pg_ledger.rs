@@ -3,7 +3,8 @@
 //! through one group commit each; the append-only triggers, and the head row (the one row that
 //! moves) moved back refusing appends; tampering behind disabled triggers found by verification
 //! at the tampered index; schema version checks; a connection killed by the server (a plain
-//! handle, a reader and a group commit); and a server without `fsync` refused (on a second throwaway server of its own, in
+//! handle, a reader and a group commit); a connection cut while `COMMIT` is in flight, after
+//! the server had it and before (a proxy in between); and a server without `fsync` refused (on a second throwaway server of its own, in
 //! a child process, because `fsync` is server-wide).
 //!
 //! Every test takes a fresh database of the throwaway server (`tests/pg_support`) and returns
@@ -658,4 +659,125 @@ fn a_signer_lock_lost_with_the_connection_is_reported() {
         "the lock went with the session"
     );
     other.unlock_checkpoints().unwrap();
+}
+
+/// What a proxy between the store and the server does with the next `COMMIT` it sees.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum AtCommit {
+    /// Pass everything through.
+    Forward,
+    /// Pass the `COMMIT` to the server, then cut both connections before its answer comes back.
+    DeliverThenCut,
+    /// Cut both connections instead of passing the `COMMIT` on.
+    CutBefore,
+}
+
+/// A loopback TCP proxy to the test server that can cut a session around its next `COMMIT`
+/// (a simple-query message, as tokio-postgres sends it); returns its port and the switch.
+fn commit_cutting_proxy(server_port: u16) -> (u16, std::sync::Arc<Mutex<AtCommit>>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    const COMMIT: &[u8] = b"Q\0\0\0\x0bCOMMIT\0";
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mode = std::sync::Arc::new(Mutex::new(AtCommit::Forward));
+    let switch = std::sync::Arc::clone(&mode);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", server_port)) else {
+                return;
+            };
+            let (mut client_r, mut upstream_w) =
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            // Set before a COMMIT goes on: from then on nothing the server says reaches the
+            // client, so its answer to the COMMIT is lost with the connection.
+            let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let cut_answers = std::sync::Arc::clone(&cut);
+            // Server to client.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                while let Ok(n) = upstream.read(&mut buf) {
+                    if n == 0 || cut_answers.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    if client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = client.shutdown(Shutdown::Both);
+            });
+            let mode = std::sync::Arc::clone(&mode);
+            // Client to server, watching for COMMIT.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                while let Ok(n) = client_r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    let commit = chunk.windows(COMMIT.len()).any(|w| w == COMMIT);
+                    let armed = *mode.lock().unwrap();
+                    if commit && armed != AtCommit::Forward {
+                        *mode.lock().unwrap() = AtCommit::Forward;
+                        cut.store(true, std::sync::atomic::Ordering::SeqCst);
+                        if armed == AtCommit::DeliverThenCut {
+                            upstream_w.write_all(chunk).unwrap();
+                            upstream_w.flush().unwrap();
+                            // Let the server read and execute the whole message before the cut.
+                            std::thread::sleep(Duration::from_millis(300));
+                        }
+                        let _ = upstream_w.shutdown(Shutdown::Both);
+                        let _ = client_r.shutdown(Shutdown::Both);
+                        break;
+                    }
+                    if upstream_w.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, switch)
+}
+
+/// The connection breaks while `COMMIT` is in flight. If the server had the `COMMIT`, the batch
+/// is durable and the store, looking for the batch's last record on a new session, answers it
+/// as committed (not as failed, which would invite a retry and a second record); if the server
+/// never had it, nothing of the batch is stored and the answer is an error.
+#[test]
+fn a_commit_cut_off_in_flight_is_settled_by_looking_for_the_batch() {
+    let Some(url) = fresh() else { return };
+    let pg = pg_support::server().unwrap();
+    let (port, switch) = commit_cutting_proxy(pg.port());
+    let proxied = url.replace(&format!(":{}/", pg.port()), &format!(":{port}/"));
+    let mut store = PgStore::open(&proxied).unwrap();
+    store.append(&drafts(0..2)).unwrap();
+
+    *switch.lock().unwrap() = AtCommit::DeliverThenCut;
+    let landed = store.append(&drafts(2..5));
+    let sealed = landed.expect("a COMMIT the server received is answered as committed");
+    assert_eq!(
+        sealed.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+    let direct = PgStore::open_read_only(&url).unwrap();
+    assert_eq!(direct.size().unwrap(), 5);
+    assert_eq!(
+        direct.record(4).unwrap().unwrap().leaf_hash,
+        sealed[2].leaf_hash
+    );
+
+    *switch.lock().unwrap() = AtCommit::CutBefore;
+    let lost = store.append(&drafts(5..7));
+    assert!(lost.is_err(), "{lost:?}");
+    assert_eq!(
+        direct.size().unwrap(),
+        5,
+        "nothing of the cut batch is stored"
+    );
+    // The handle reconnects and goes on; the ledger is one chain.
+    store.append(&drafts(5..6)).unwrap();
+    assert_eq!(direct.size().unwrap(), 6);
+    assert!(verify_store(&direct).unwrap().is_intact());
 }

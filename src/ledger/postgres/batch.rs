@@ -366,7 +366,9 @@ pub(super) fn commit(
     match transaction.commit() {
         Ok(()) => Ok(outcomes),
         Err(e) => {
-            let lost = client.is_closed();
+            // The server answering COMMIT with an error means it did not commit; any other
+            // failure (the connection closed, an I/O error) leaves the outcome with the server.
+            let lost = e.as_db_error().is_none();
             let error = storage("committing an append")(e);
             match moved {
                 Some(last) if lost => Err(CommitError::Unknown {
