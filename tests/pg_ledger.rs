@@ -4,8 +4,9 @@
 //! moves) moved back refusing appends; tampering behind disabled triggers found by verification
 //! at the tampered index; schema version checks; a connection killed by the server (a plain
 //! handle, a reader and a group commit); a connection cut while `COMMIT` is in flight, after
-//! the server had it and before (a proxy in between); and a server without `fsync` refused (on a second throwaway server of its own, in
-//! a child process, because `fsync` is server-wide).
+//! the server had it and before (a proxy in between); the checkpoint signer lock; and a server
+//! without `fsync` refused (on a second throwaway server of its own, in a child process,
+//! because `fsync` is server-wide).
 //!
 //! Every test takes a fresh database of the throwaway server (`tests/pg_support`) and returns
 //! early, after the harness's skip line, when PostgreSQL is not installed.
