@@ -16,46 +16,12 @@ mod common;
 #[path = "support/http_load.rs"]
 mod http_load;
 
-use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
 use http_load::*;
 use modelgate::engine::load_trust;
 use modelgate::server::auth::{ApiRole, TokenFile};
-
-/// Closed loop: `conns` connections sending back to back for `secs`.
-fn saturation(
-    addr: SocketAddr,
-    token: &str,
-    requests: &[Vec<u8>],
-    secs: u64,
-    conns: usize,
-) -> (Outcome, Duration) {
-    let outcome = Mutex::new(Outcome::default());
-    let start = Instant::now();
-    let end = start + Duration::from_secs(secs);
-    std::thread::scope(|s| {
-        for c in 0..conns {
-            let outcome = &outcome;
-            s.spawn(move || {
-                let mut conn = Conn::open(addr);
-                let mut mine = Outcome::default();
-                let mut i = c;
-                while Instant::now() < end {
-                    let t = Instant::now();
-                    let (status, body) =
-                        conn.post("/v1/decisions", token, &requests[i % requests.len()]);
-                    record(&mut mine, status, &body, t.elapsed());
-                    i += conns;
-                }
-                outcome.lock().unwrap().add(mine);
-            });
-        }
-    });
-    (outcome.into_inner().unwrap(), start.elapsed())
-}
 
 fn row(name: &str, mut o: Outcome, took: Duration) {
     o.latencies.sort();
@@ -116,7 +82,7 @@ fn main() {
         row(&format!("fixed {rate} rps, 64 connections"), o, took);
     }
     for conns in [16usize, 64] {
-        let (o, took) = saturation(addr, &token, &requests, secs, conns);
+        let (o, took) = saturation(&[addr], &token, &requests, secs, conns);
         row(&format!("saturation, {conns} connections"), o, took);
     }
     drop(server);

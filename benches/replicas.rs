@@ -23,7 +23,6 @@ mod http_load;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -43,38 +42,6 @@ fn copy_workspace(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// Closed loop over `addrs`, connection `c` on replica `c % addrs.len()`.
-fn saturation(
-    addrs: &[SocketAddr],
-    token: &str,
-    requests: &[Vec<u8>],
-    secs: u64,
-) -> (Outcome, Duration) {
-    let outcome = Mutex::new(Outcome::default());
-    let start = Instant::now();
-    let end = start + Duration::from_secs(secs);
-    std::thread::scope(|s| {
-        for c in 0..CONNECTIONS {
-            let outcome = &outcome;
-            let addr = addrs[c % addrs.len()];
-            s.spawn(move || {
-                let mut conn = Conn::open(addr);
-                let mut mine = Outcome::default();
-                let mut i = c;
-                while Instant::now() < end {
-                    let t = Instant::now();
-                    let (status, body) =
-                        conn.post("/v1/decisions", token, &requests[i % requests.len()]);
-                    record(&mut mine, status, &body, t.elapsed());
-                    i += 1;
-                }
-                outcome.lock().unwrap().add(mine);
-            });
-        }
-    });
-    (outcome.into_inner().unwrap(), start.elapsed())
 }
 
 /// (append transactions, WAL syncs): the updates of the head row in the bench database (one per
@@ -190,7 +157,7 @@ fn run(replicas: usize, postgres: bool, secs: u64) -> Run {
         let sampler = url
             .as_deref()
             .map(|url| s.spawn(|| lock_wait_share(url, &stop)));
-        let (outcome, took) = saturation(&addrs, &token, &requests, secs);
+        let (outcome, took) = saturation(&addrs, &token, &requests, secs, CONNECTIONS);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         (outcome, took, sampler.map(|h| h.join().unwrap()))
     });

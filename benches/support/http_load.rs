@@ -192,3 +192,37 @@ pub fn start_server(home: &std::path::Path) -> (Server, SocketAddr) {
     }
     (server, addr)
 }
+
+/// Closed loop: `conns` keep-alive connections sending back to back for `secs`, connection `c`
+/// to `addrs[c % addrs.len()]` (several servers share the load round robin).
+pub fn saturation(
+    addrs: &[SocketAddr],
+    token: &str,
+    requests: &[Vec<u8>],
+    secs: u64,
+    conns: usize,
+) -> (Outcome, Duration) {
+    let outcome = Mutex::new(Outcome::default());
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    std::thread::scope(|s| {
+        for c in 0..conns {
+            let outcome = &outcome;
+            let addr = addrs[c % addrs.len()];
+            s.spawn(move || {
+                let mut conn = Conn::open(addr);
+                let mut mine = Outcome::default();
+                let mut i = c;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let (status, body) =
+                        conn.post("/v1/decisions", token, &requests[i % requests.len()]);
+                    record(&mut mine, status, &body, t.elapsed());
+                    i += conns;
+                }
+                outcome.lock().unwrap().add(mine);
+            });
+        }
+    });
+    (outcome.into_inner().unwrap(), start.elapsed())
+}
