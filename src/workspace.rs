@@ -158,6 +158,8 @@ pub struct ServerSettings {
     pub namespaces: BTreeMap<String, String>,
     /// Namespaces where every admitted object must carry a `modelgate.dev/model` annotation.
     pub require_model_annotation: Vec<String>,
+    /// How long a web console session lasts after sign-in, seconds (never extended).
+    pub console_session_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -169,6 +171,7 @@ impl Default for ServerSettings {
             max_concurrency: 256,
             namespaces: BTreeMap::new(),
             require_model_annotation: Vec::new(),
+            console_session_seconds: 900,
         }
     }
 }

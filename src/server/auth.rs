@@ -227,6 +227,14 @@ impl TokenTable {
     }
 }
 
+impl TokenTable {
+    /// The name and role of the stored token whose SHA-256 is `digest` (console sessions look
+    /// their token up again on every request, so a withdrawn token ends them).
+    pub fn lookup(&self, digest: &[u8; 32]) -> Option<(String, ApiRole)> {
+        self.find(digest).map(|(name, role)| (name.to_owned(), role))
+    }
+}
+
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod admission;
 pub mod auditor;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod evidence;
 mod listen;
@@ -63,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         }
         app = app.route(route.path, method_router);
     }
+    let app = app.merge(console::router());
     let deadline = Duration::from_millis(state.settings.deadline_ms.max(1));
     let in_flight = state.settings.max_concurrency.max(1);
     app.fallback(not_found)

@@ -40,6 +40,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The web console's sessions and page caches.
+    pub console: super::console::ConsoleState,
 }
 
 impl std::fmt::Debug for AppState {
@@ -98,6 +100,7 @@ impl AppState {
             settings,
             clock,
             metrics,
+            console: super::console::ConsoleState::default(),
             ws,
         })
     }
