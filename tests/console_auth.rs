@@ -14,7 +14,11 @@ use modelgate::server::auth::{ApiRole, TokenFile};
 #[tokio::test]
 async fn a_page_without_a_session_sends_the_browser_to_sign_in_and_back() {
     let api = Api::new();
-    for path in ["/console", "/console/decisions?outcome=deny", "/console/ledger"] {
+    for path in [
+        "/console",
+        "/console/decisions?outcome=deny",
+        "/console/ledger",
+    ] {
         let page = send(&api, "GET", path, &[], None).await.expect(303);
         let to = page.header("location").unwrap();
         assert!(to.starts_with("/console/login?next="), "{to}");
@@ -31,17 +35,30 @@ async fn a_page_without_a_session_sends_the_browser_to_sign_in_and_back() {
     );
     let cookies = answer.set_cookies();
     let session = cookies.iter().find(|c| c.starts_with(SESSION)).unwrap();
-    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict", "Max-Age=900"] {
+    for attribute in [
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Max-Age=900",
+    ] {
         assert!(session.contains(attribute), "{session}");
     }
-    assert!(cookies.iter().any(|c| c.starts_with(&format!("{LOGIN}=;"))), "the pairing cookie is cleared");
+    assert!(
+        cookies.iter().any(|c| c.starts_with(&format!("{LOGIN}=;"))),
+        "the pairing cookie is cleared"
+    );
 }
 
 #[tokio::test]
 async fn only_an_auditor_token_opens_a_session() {
     let api = Api::new();
     for (token, status, says) in [
-        (api.pipeline.as_str(), 403, "needs a token of role `auditor`; the token given has role `pipeline`"),
+        (
+            api.pipeline.as_str(),
+            403,
+            "needs a token of role `auditor`; the token given has role `pipeline`",
+        ),
         (api.admin.as_str(), 403, "the token given has role `admin`"),
         (http_support::UNKNOWN_TOKEN, 401, "Unknown token"),
         ("", 401, "Unknown token"),
@@ -56,11 +73,18 @@ async fn only_an_auditor_token_opens_a_session() {
 #[tokio::test]
 async fn a_login_form_posted_without_its_pairing_cookie_is_refused() {
     let api = Api::new();
-    let form = send(&api, "GET", "/console/login", &[], None).await.expect(200);
+    let form = send(&api, "GET", "/console/login", &[], None)
+        .await
+        .expect(200);
     let login_csrf = form.hidden("login_csrf");
-    let fields = [("token", api.auditor.as_str()), ("login_csrf", login_csrf.as_str())];
+    let fields = [
+        ("token", api.auditor.as_str()),
+        ("login_csrf", login_csrf.as_str()),
+    ];
     for cookies in [vec![], vec![(LOGIN, "someone-elses")]] {
-        let page = send(&api, "POST", "/console/login", &cookies, Some(&fields)).await.expect(403);
+        let page = send(&api, "POST", "/console/login", &cookies, Some(&fields))
+            .await
+            .expect(403);
         page.contains("did not come from this console");
         assert!(page.cookie(SESSION).is_none());
     }
@@ -69,9 +93,17 @@ async fn a_login_form_posted_without_its_pairing_cookie_is_refused() {
 #[tokio::test]
 async fn sign_in_never_sends_the_browser_off_the_console() {
     let api = Api::new();
-    for next in ["https://evil.example/", "//evil.example/console", "/v1/decisions"] {
+    for next in [
+        "https://evil.example/",
+        "//evil.example/console",
+        "/v1/decisions",
+    ] {
         let answer = submit_login(&api, &api.auditor, next).await.expect(303);
-        assert_eq!(answer.header("location").as_deref(), Some("/console"), "{next}");
+        assert_eq!(
+            answer.header("location").as_deref(),
+            Some("/console"),
+            "{next}"
+        );
     }
 }
 
@@ -85,11 +117,18 @@ async fn a_session_ends_at_its_lifetime() {
     // shared, so the lifetime is checked on the table itself with the server's clock.
     let now = api.state.clock.now();
     let sessions = &api.state.console.sessions;
-    assert!(sessions.get(&session.cookie, now + time::Duration::seconds(59)).is_some());
-    assert!(sessions.get(&session.cookie, now + time::Duration::seconds(60)).is_none());
+    assert!(sessions
+        .get(&session.cookie, now + time::Duration::seconds(59))
+        .is_some());
+    assert!(sessions
+        .get(&session.cookie, now + time::Duration::seconds(60))
+        .is_none());
     // Now ended and dropped: the page asks for a sign-in again.
     let page = session.get("/console").await.expect(303);
-    assert!(page.header("location").unwrap().starts_with("/console/login"));
+    assert!(page
+        .header("location")
+        .unwrap()
+        .starts_with("/console/login"));
 }
 
 #[tokio::test]
@@ -118,12 +157,27 @@ async fn sign_out_needs_the_session_csrf_token_and_ends_the_session() {
         .contains("did not come from this console");
     session.get("/console").await.expect(200);
     // Without a session a form is a 401, not a redirect.
-    send(&api, "POST", "/console/logout", &[], Some(&[("csrf", &csrf)]))
+    send(
+        &api,
+        "POST",
+        "/console/logout",
+        &[],
+        Some(&[("csrf", &csrf)]),
+    )
+    .await
+    .expect(401);
+    let out = session
+        .post("/console/logout", &[("csrf", &csrf)])
         .await
-        .expect(401);
-    let out = session.post("/console/logout", &[("csrf", &csrf)]).await.expect(303);
-    assert_eq!(out.header("location").as_deref(), Some("/console/login?signed_out=1"));
-    assert!(out.set_cookies().iter().any(|c| c.starts_with(&format!("{SESSION}=;")) && c.contains("Max-Age=0")));
+        .expect(303);
+    assert_eq!(
+        out.header("location").as_deref(),
+        Some("/console/login?signed_out=1")
+    );
+    assert!(out
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with(&format!("{SESSION}=;")) && c.contains("Max-Age=0")));
     session.get("/console").await.expect(303);
     send(&api, "GET", "/console/login?signed_out=1", &[], None)
         .await
@@ -141,8 +195,15 @@ async fn a_bearer_token_alone_opens_no_console_page() {
 #[tokio::test]
 async fn assets_are_served_with_the_same_headers() {
     let api = Api::new();
-    let css = send(&api, "GET", "/console/assets/console.css", &[], None).await.expect(200);
+    let css = send(&api, "GET", "/console/assets/console.css", &[], None)
+        .await
+        .expect(200);
     assert!(css.header("content-type").unwrap().starts_with("text/css"));
-    let js = send(&api, "GET", "/console/assets/console.js", &[], None).await.expect(200);
-    assert!(js.header("content-type").unwrap().starts_with("text/javascript"));
+    let js = send(&api, "GET", "/console/assets/console.js", &[], None)
+        .await
+        .expect(200);
+    assert!(js
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
 }

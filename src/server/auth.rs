@@ -231,7 +231,8 @@ impl TokenTable {
     /// The name and role of the stored token whose SHA-256 is `digest` (console sessions look
     /// their token up again on every request, so a withdrawn token ends them).
     pub fn lookup(&self, digest: &[u8; 32]) -> Option<(String, ApiRole)> {
-        self.find(digest).map(|(name, role)| (name.to_owned(), role))
+        self.find(digest)
+            .map(|(name, role)| (name.to_owned(), role))
     }
 }
 

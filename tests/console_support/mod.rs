@@ -97,10 +97,19 @@ pub fn assert_security_headers(page: &Page) {
     ] {
         assert!(csp.contains(directive), "CSP lacks {directive}: {csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
-    assert_eq!(page.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(
+        page.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
     assert_eq!(page.header("x-frame-options").as_deref(), Some("DENY"));
-    assert_eq!(page.header("referrer-policy").as_deref(), Some("no-referrer"));
+    assert_eq!(
+        page.header("referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
     assert!(page.header("cache-control").is_some());
     // No inline script or style a strict CSP would block.
     if page
@@ -113,7 +122,10 @@ pub fn assert_security_headers(page: &Page) {
         }
         for (at, _) in text.match_indices("<script") {
             let tag = &text[at..at + text[at..].find('>').unwrap()];
-            assert!(tag.contains(" src=\"/console/assets/"), "inline script: {tag}");
+            assert!(
+                tag.contains(" src=\"/console/assets/"),
+                "inline script: {tag}"
+            );
         }
     }
 }
@@ -163,7 +175,9 @@ pub const LOGIN: &str = "__Host-modelgate-login";
 
 /// Opens the login form and submits `token`; returns the answer to the submission.
 pub async fn submit_login(api: &Api, token: &str, next: &str) -> Page {
-    let form = send(api, "GET", "/console/login", &[], None).await.expect(200);
+    let form = send(api, "GET", "/console/login", &[], None)
+        .await
+        .expect(200);
     let pairing = form.cookie(LOGIN).expect("a login cookie");
     let login_csrf = form.hidden("login_csrf");
     send(
@@ -171,7 +185,11 @@ pub async fn submit_login(api: &Api, token: &str, next: &str) -> Page {
         "POST",
         "/console/login",
         &[(LOGIN, &pairing)],
-        Some(&[("token", token), ("login_csrf", &login_csrf), ("next", next)]),
+        Some(&[
+            ("token", token),
+            ("login_csrf", &login_csrf),
+            ("next", next),
+        ]),
     )
     .await
 }
@@ -185,7 +203,9 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     /// Signs in with the auditor token.
     pub async fn sign_in(api: &'a Api) -> Session<'a> {
-        let answer = submit_login(api, &api.auditor, "/console").await.expect(303);
+        let answer = submit_login(api, &api.auditor, "/console")
+            .await
+            .expect(303);
         let cookie = answer.cookie(SESSION).expect("a session cookie");
         Session { api, cookie }
     }

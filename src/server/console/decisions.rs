@@ -10,7 +10,10 @@ use crate::server::state::AppState;
 use crate::server::ApiPath;
 
 /// `GET /console/decisions`.
-pub async fn list(State(_state): State<Arc<AppState>>, viewer: Viewer) -> Result<Markup, PageError> {
+pub async fn list(
+    State(_state): State<Arc<AppState>>,
+    viewer: Viewer,
+) -> Result<Markup, PageError> {
     Ok(layout(&viewer, Section::Decisions, "Decisions", html! {}))
 }
 
@@ -20,5 +23,10 @@ pub async fn page(
     viewer: Viewer,
     ApiPath(index): ApiPath<u64>,
 ) -> Result<Markup, PageError> {
-    Ok(layout(&viewer, Section::Decisions, &format!("Decision {index}"), html! {}))
+    Ok(layout(
+        &viewer,
+        Section::Decisions,
+        &format!("Decision {index}"),
+        html! {},
+    ))
 }

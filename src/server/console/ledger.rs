@@ -15,7 +15,10 @@ use crate::server::ApiPath;
 pub struct VerifyJobs {}
 
 /// `GET /console/ledger`.
-pub async fn page(State(_state): State<Arc<AppState>>, viewer: Viewer) -> Result<Markup, PageError> {
+pub async fn page(
+    State(_state): State<Arc<AppState>>,
+    viewer: Viewer,
+) -> Result<Markup, PageError> {
     Ok(layout(&viewer, Section::Ledger, "Ledger", html! {}))
 }
 
@@ -33,5 +36,10 @@ pub async fn verify_status(
     viewer: Viewer,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Markup, PageError> {
-    Ok(layout(&viewer, Section::Ledger, &format!("Verification {id}"), html! {}))
+    Ok(layout(
+        &viewer,
+        Section::Ledger,
+        &format!("Verification {id}"),
+        html! {},
+    ))
 }

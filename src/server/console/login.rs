@@ -126,14 +126,16 @@ pub async fn submit(
         Err(e) => return e.into_response(),
     };
     let next = safe_next(form.next.as_deref()).to_owned();
-    let paired = cookie(&headers, LOGIN_COOKIE).is_some_and(|c| {
-        digests_equal(&sha256(c.as_bytes()), &sha256(form.login_csrf.as_bytes()))
-    });
+    let paired = cookie(&headers, LOGIN_COOKIE)
+        .is_some_and(|c| digests_equal(&sha256(c.as_bytes()), &sha256(form.login_csrf.as_bytes())));
     if !paired {
         return login_page(
             StatusCode::FORBIDDEN,
             &next,
-            Some(("alert", "This sign-in form expired or did not come from this console. Try again.")),
+            Some((
+                "alert",
+                "This sign-in form expired or did not come from this console. Try again.",
+            )),
         );
     }
     let digest = sha256(form.token.trim().as_bytes());
@@ -143,7 +145,10 @@ pub async fn submit(
             login_page(
                 StatusCode::UNAUTHORIZED,
                 &next,
-                Some(("alert", "Unknown token. Check that it was copied whole and has not been withdrawn.")),
+                Some((
+                    "alert",
+                    "Unknown token. Check that it was copied whole and has not been withdrawn.",
+                )),
             )
         }
         Some((name, role)) if role != CONSOLE_ROLE => {
@@ -211,7 +216,11 @@ mod tests {
 
     #[test]
     fn only_console_paths_are_followed_after_sign_in() {
-        for good in ["/console", "/console/decisions?outcome=deny", "/console/models/a%20b"] {
+        for good in [
+            "/console",
+            "/console/decisions?outcome=deny",
+            "/console/models/a%20b",
+        ] {
             assert_eq!(safe_next(Some(good)), good);
         }
         for bad in [
@@ -227,6 +236,9 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/console", "{bad:?}");
         }
         assert_eq!(safe_next(None), "/console");
-        assert_eq!(login_url("/console/models?q=a&b"), "/console/login?next=%2Fconsole%2Fmodels%3Fq%3Da%26b");
+        assert_eq!(
+            login_url("/console/models?q=a&b"),
+            "/console/login?next=%2Fconsole%2Fmodels%3Fq%3Da%26b"
+        );
     }
 }

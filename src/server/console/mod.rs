@@ -111,7 +111,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 async fn stylesheet() -> Response {
-    asset("text/css; charset=utf-8", include_str!("assets/console.css"))
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("assets/console.css"),
+    )
 }
 
 async fn script() -> Response {
@@ -125,7 +128,10 @@ fn asset(media: &'static str, body: &'static str) -> Response {
     (
         [
             (CONTENT_TYPE, HeaderValue::from_static(media)),
-            (CACHE_CONTROL, HeaderValue::from_static("private, max-age=300")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=300"),
+            ),
         ],
         body,
     )
@@ -207,8 +213,12 @@ pub fn redirect(to: &str) -> Response {
 /// Reads an `application/x-www-form-urlencoded` body.
 pub async fn read_form<T: DeserializeOwned>(body: axum::body::Body) -> Result<T, PageError> {
     let bytes = super::read_body(body, MAX_FORM_BYTES).await?;
-    serde_urlencoded::from_bytes(&bytes)
-        .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, format!("The form does not read: {e}")))
+    serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("The form does not read: {e}"),
+        )
+    })
 }
 
 /// Which part of the console a page belongs to (the navigation marks it).
@@ -369,7 +379,12 @@ pub async fn blocking<T: Send + 'static>(
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
-        .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the worker failed: {e}")))?
+        .map_err(|e| {
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the worker failed: {e}"),
+            )
+        })?
 }
 
 /// Shortens a digest or hash for display (`sha256:0e9bf697…`); the full value goes in `title`.

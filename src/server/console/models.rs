@@ -15,7 +15,10 @@ use crate::server::ApiPath;
 pub struct Cache {}
 
 /// `GET /console/models`.
-pub async fn list(State(_state): State<Arc<AppState>>, viewer: Viewer) -> Result<Markup, PageError> {
+pub async fn list(
+    State(_state): State<Arc<AppState>>,
+    viewer: Viewer,
+) -> Result<Markup, PageError> {
     Ok(layout(&viewer, Section::Models, "Models", html! {}))
 }
 

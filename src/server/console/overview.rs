@@ -14,6 +14,9 @@ use crate::server::state::AppState;
 pub struct Cache {}
 
 /// `GET /console`.
-pub async fn page(State(_state): State<Arc<AppState>>, viewer: Viewer) -> Result<Markup, PageError> {
+pub async fn page(
+    State(_state): State<Arc<AppState>>,
+    viewer: Viewer,
+) -> Result<Markup, PageError> {
     Ok(layout(&viewer, Section::Overview, "Overview", html! {}))
 }

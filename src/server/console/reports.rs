@@ -11,7 +11,10 @@ use crate::server::state::AppState;
 use crate::server::ApiPath;
 
 /// `GET /console/reports`.
-pub async fn list(State(_state): State<Arc<AppState>>, viewer: Viewer) -> Result<Markup, PageError> {
+pub async fn list(
+    State(_state): State<Arc<AppState>>,
+    viewer: Viewer,
+) -> Result<Markup, PageError> {
     Ok(layout(&viewer, Section::Reports, "Reports", html! {}))
 }
 

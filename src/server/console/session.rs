@@ -159,13 +159,25 @@ mod tests {
     #[test]
     fn a_session_ends_at_its_lifetime_and_on_close() {
         let sessions = Sessions::default();
-        let id = sessions.open([7; 32], "audit", ApiRole::Auditor, at(0), time::Duration::seconds(60));
+        let id = sessions.open(
+            [7; 32],
+            "audit",
+            ApiRole::Auditor,
+            at(0),
+            time::Duration::seconds(60),
+        );
         let s = sessions.get(&id, at(59)).unwrap();
         assert_eq!((s.name.as_str(), s.role), ("audit", ApiRole::Auditor));
         assert_ne!(s.csrf, id);
         assert!(sessions.get(&id, at(60)).is_none());
         assert!(sessions.is_empty(), "an ended session is dropped");
-        let id = sessions.open([7; 32], "audit", ApiRole::Auditor, at(0), time::Duration::seconds(60));
+        let id = sessions.open(
+            [7; 32],
+            "audit",
+            ApiRole::Auditor,
+            at(0),
+            time::Duration::seconds(60),
+        );
         assert!(sessions.get("not-a-session", at(1)).is_none());
         sessions.close(&id);
         assert!(sessions.get(&id, at(1)).is_none());
@@ -174,8 +186,20 @@ mod tests {
     #[test]
     fn ids_are_fresh_and_only_their_digests_are_kept() {
         let sessions = Sessions::default();
-        let a = sessions.open([1; 32], "a", ApiRole::Auditor, at(0), time::Duration::seconds(9));
-        let b = sessions.open([1; 32], "a", ApiRole::Auditor, at(0), time::Duration::seconds(9));
+        let a = sessions.open(
+            [1; 32],
+            "a",
+            ApiRole::Auditor,
+            at(0),
+            time::Duration::seconds(9),
+        );
+        let b = sessions.open(
+            [1; 32],
+            "a",
+            ApiRole::Auditor,
+            at(0),
+            time::Duration::seconds(9),
+        );
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
         let open = sessions.lock();
@@ -186,10 +210,16 @@ mod tests {
     #[test]
     fn cookies_are_read_only_when_given_once() {
         let mut h = HeaderMap::new();
-        h.append("cookie", HeaderValue::from_static("x=1; __Host-modelgate-session=abc"));
+        h.append(
+            "cookie",
+            HeaderValue::from_static("x=1; __Host-modelgate-session=abc"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "y"), None);
-        h.append("cookie", HeaderValue::from_static("__Host-modelgate-session=def"));
+        h.append(
+            "cookie",
+            HeaderValue::from_static("__Host-modelgate-session=def"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), None);
         assert!(set_cookie(SESSION_COOKIE, "v", 900).contains("HttpOnly; SameSite=Strict"));
     }
