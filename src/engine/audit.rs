@@ -211,3 +211,57 @@ pub fn consistency(store: &dyn Store, old: u64, new: u64) -> Result<Vec<Hash>, E
     }
     Ok(store.consistency_proof(old, new)?)
 }
+
+/// What a stored checkpoint proves about the ledger it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointStatus {
+    /// The size it is stored under.
+    pub size: u64,
+    /// The root the note names (zeros when the note does not parse).
+    pub root: Hash,
+    /// Whether it opens under the engine's key with this ledger's origin and says the size it
+    /// is stored under; otherwise why not.
+    pub signature: Result<(), String>,
+    /// Whether its root equals the root of the ledger's own tree at that size (`None`: the
+    /// ledger holds fewer records).
+    pub root_matches: Option<bool>,
+}
+
+/// Checks the checkpoint `note` stored under `size`: its signature under `verifier` (origin =
+/// the key's name), the size it states, and its root against the ledger's own tree.
+pub fn checkpoint_status(
+    store: &dyn Store,
+    verifier: &crate::attest::NoteVerifier,
+    size: u64,
+    note: &str,
+) -> Result<CheckpointStatus, EngineError> {
+    let opened =
+        crate::ledger::open_checkpoint(note, std::slice::from_ref(verifier), Some(verifier.name()));
+    let (root, signature) = match opened {
+        Ok(cp) if cp.size == size => (cp.root, Ok(())),
+        Ok(cp) => (
+            cp.root,
+            Err(format!("stored as size {size}, it says size {}", cp.size)),
+        ),
+        Err(e) => {
+            // The unsigned text may still name a root worth showing.
+            let root = note
+                .split("\n\n")
+                .next()
+                .and_then(|text| Checkpoint::parse(&format!("{text}\n")).ok())
+                .map_or([0; 32], |cp| cp.root);
+            (root, Err(e.to_string()))
+        }
+    };
+    let root_matches = if size <= store.size()? {
+        Some(store.tree_root(size)? == root)
+    } else {
+        None
+    };
+    Ok(CheckpointStatus {
+        size,
+        root,
+        signature,
+        root_matches,
+    })
+}

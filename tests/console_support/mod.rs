@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use modelgate::server::router;
+use modelgate::server::state::AppState;
 use tower::ServiceExt as _;
 
 use crate::http_support::Api;
@@ -138,6 +139,17 @@ pub async fn send(
     cookies: &[(&str, &str)],
     form: Option<&[(&str, &str)]>,
 ) -> Page {
+    send_to(&api.state, method, path, cookies, form).await
+}
+
+/// [`send`] to a server state.
+pub async fn send_to(
+    state: &Arc<AppState>,
+    method: &str,
+    path: &str,
+    cookies: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> Page {
     let mut req = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap())
         .uri(path);
@@ -156,7 +168,7 @@ pub async fn send(
             .unwrap(),
         None => req.body(Body::empty()).unwrap(),
     };
-    let response = router(Arc::clone(&api.state)).oneshot(req).await.unwrap();
+    let response = router(Arc::clone(state)).oneshot(req).await.unwrap();
     let page = Page {
         status: response.status(),
         headers: response.headers().clone(),
@@ -194,31 +206,35 @@ pub async fn submit_login(api: &Api, token: &str, next: &str) -> Page {
     .await
 }
 
-/// A signed-in browser: the session cookie.
-pub struct Session<'a> {
-    pub api: &'a Api,
+/// A signed-in browser: the server it talks to and the session cookie. It holds the server
+/// state, not the `Api`, so a test can go on changing the fixture's ledger.
+pub struct Session {
+    pub state: Arc<AppState>,
     pub cookie: String,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     /// Signs in with the auditor token.
-    pub async fn sign_in(api: &'a Api) -> Session<'a> {
+    pub async fn sign_in(api: &Api) -> Session {
         let answer = submit_login(api, &api.auditor, "/console")
             .await
             .expect(303);
         let cookie = answer.cookie(SESSION).expect("a session cookie");
-        Session { api, cookie }
+        Session {
+            state: Arc::clone(&api.state),
+            cookie,
+        }
     }
 
     /// `GET path` in this session.
     pub async fn get(&self, path: &str) -> Page {
-        send(self.api, "GET", path, &[(SESSION, &self.cookie)], None).await
+        send_to(&self.state, "GET", path, &[(SESSION, &self.cookie)], None).await
     }
 
     /// Posts a form in this session.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
-        send(
-            self.api,
+        send_to(
+            &self.state,
             "POST",
             path,
             &[(SESSION, &self.cookie)],

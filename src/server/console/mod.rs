@@ -338,11 +338,22 @@ impl PageError {
     pub fn invalid(message: impl Into<String>) -> PageError {
         PageError::new(StatusCode::BAD_REQUEST, message)
     }
+
+    /// A 500: the cause is logged, the reader told only that the gate stays closed.
+    pub fn internal(cause: impl Into<String>) -> PageError {
+        PageError::new(StatusCode::INTERNAL_SERVER_ERROR, cause)
+    }
 }
 
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> PageError {
         PageError::new(e.status, e.message)
+    }
+}
+
+impl From<crate::engine::EngineError> for PageError {
+    fn from(e: crate::engine::EngineError) -> PageError {
+        PageError::from(ApiError::from(e))
     }
 }
 
