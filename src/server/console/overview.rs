@@ -320,7 +320,10 @@ fn expiring_card(s: &Summary, now: OffsetDateTime) -> Markup {
     }
 }
 
-const RATIOS: [(&str, fn(&Kpis) -> Ratio); 5] = [
+/// Picks one ratio KPI.
+type Pick = fn(&Kpis) -> Ratio;
+
+const RATIOS: [(&str, Pick); 5] = [
     ("Inventory completeness", |k| k.inventory_completeness),
     ("Documentation completeness", |k| {
         k.documentation_completeness
