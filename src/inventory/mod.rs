@@ -181,6 +181,23 @@ impl Facts {
     }
 }
 
+impl Facts {
+    /// The criteria that count for a version of `tier`, by name (`inventory`, `documentation`,
+    /// `drift`, `reproducibility`), as the report judges them: drift monitoring counts only for
+    /// tiers 0 and 1.
+    pub fn criteria(&self, tier: i64) -> Vec<(&'static str, &Criterion)> {
+        let mut out = vec![
+            ("inventory", &self.inventory),
+            ("documentation", &self.documentation),
+        ];
+        if tier <= 1 {
+            out.push(("drift", &self.drift));
+        }
+        out.push(("reproducibility", &self.reproducibility));
+        out
+    }
+}
+
 /// Whether `value` can name a model, version, environment or report: not blank, no control
 /// characters (names are printed in reports and terminals).
 pub fn usable_name(value: &str) -> bool {
@@ -228,6 +245,48 @@ pub fn load_with_snapshot(
         None => (Inventory::new(as_of.map(str::to_owned)), 0),
     };
     let start = from;
+    from = fold_range(store, &mut inv, from, size, progress)?;
+    read_facts(store, &mut inv)?;
+    if let Some(path) = snapshot {
+        let folded = size - start.min(size);
+        if !inv.skipped && from == size && (start == 0 || folded >= REWRITE_AFTER) && size > 0 {
+            if let Err(e) = snapshot::write(path, store, size, &inv) {
+                tracing::warn!("inventory snapshot `{}` not written: {e}", path.display());
+            }
+        }
+    }
+    Ok(inv)
+}
+
+/// Folds the records of `store` from `covered` up to its current size into `inv` and reads the
+/// facts of the versions that changed, exactly as [`load`] would have from scratch (given that
+/// `inv` was loaded from the same store with the same `as_of` and covers its first `covered`
+/// records). Returns the size now covered. A store shorter than `covered` (a replica behind)
+/// leaves `inv` as it is. For a cache kept across requests: only the records appended since
+/// are read.
+pub fn advance(
+    store: &dyn Store,
+    inv: &mut Inventory,
+    covered: u64,
+) -> Result<u64, InventoryError> {
+    let size = store.size()?;
+    if size <= covered {
+        return Ok(covered);
+    }
+    let reached = fold_range(store, inv, covered, size, &mut |_, _| {})?;
+    read_facts(store, inv)?;
+    Ok(reached)
+}
+
+/// Folds the records `from..size` of `store` into `inv` in chunks, calling `progress` after
+/// each; returns the position reached.
+fn fold_range(
+    store: &dyn Store,
+    inv: &mut Inventory,
+    mut from: u64,
+    size: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, InventoryError> {
     while from < size {
         let chunk = store.records(from, CHUNK.min(size - from))?;
         if chunk.is_empty() {
@@ -239,16 +298,7 @@ pub fn load_with_snapshot(
         from = chunk.last().map_or(size, |r| r.index + 1);
         progress(from, size);
     }
-    read_facts(store, &mut inv)?;
-    if let Some(path) = snapshot {
-        let folded = size - start.min(size);
-        if !inv.skipped && from == size && (start == 0 || folded >= REWRITE_AFTER) && size > 0 {
-            if let Err(e) = snapshot::write(path, store, size, &inv) {
-                tracing::warn!("inventory snapshot `{}` not written: {e}", path.display());
-            }
-        }
-    }
-    Ok(inv)
+    Ok(from)
 }
 
 /// Reads the facts of every version whose facts source is not read yet.

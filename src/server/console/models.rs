@@ -1,41 +1,772 @@
 //! Models: the inventory list with completeness per model, one model's page, its evidence pack.
+//!
+//! Both pages read the inventory ([`crate::inventory`]) through [`Cache`]: the folded inventory
+//! kept in memory with the ledger size it covers, folded forward by the records appended since
+//! on each request ([`crate::inventory::advance`]), so a page costs the new records, not a fold
+//! of the whole ledger. The list's rows (listing, completeness, findings per model) are kept
+//! too, rebuilt only when the ledger grew or the minute changed (findings depend on the time).
+//! Completeness, findings and the listing are the library's; this module only arranges them.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, ETAG};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
+use serde::Deserialize;
+use time::OffsetDateTime;
 
-use super::{page as layout, PageError, Section, Viewer};
+use super::{blocking, page as layout, PageError, Section, Viewer};
+use crate::attest::TrustStore;
+use crate::clock::parse_rfc3339;
+use crate::digest::sha256_hex;
+use crate::evidence::{EvidenceError, Scope, PACK_MEDIA_TYPE};
+use crate::inventory::list::{listing, ModelListing, VersionListing};
+use crate::inventory::report::Finding;
+use crate::inventory::{
+    advance, build_report, load_with_snapshot, Facts, Inventory, InventoryError, ModelEntry,
+    ReportOptions, VersionEntry,
+};
+use crate::ledger::Store;
 use crate::server::state::AppState;
 use crate::server::ApiPath;
 
-/// The inventory the models pages read, folded forward as the ledger grows.
-#[derive(Debug, Default)]
-pub struct Cache {}
+/// Models per list page.
+pub const PAGE_SIZE: usize = 100;
 
-/// `GET /console/models`.
-pub async fn list(
-    State(_state): State<Arc<AppState>>,
-    viewer: Viewer,
-) -> Result<Markup, PageError> {
-    Ok(layout(&viewer, Section::Models, "Models", html! {}))
+/// Approvals expiring within this many days are marked.
+pub const EXPIRING_DAYS: i64 = 30;
+
+/// The inventory the models pages read, folded forward as the ledger grows.
+///
+/// The first request after the server starts pays the load (from the inventory snapshot
+/// beside the ledger when it matches, else a fold of the whole ledger); every later request
+/// folds only the records appended since. Requests take turns on one lock while folding.
+#[derive(Debug, Default)]
+pub struct Cache {
+    inner: Mutex<Inner>,
 }
 
-/// `GET /console/models/{name}`.
+#[derive(Debug, Default)]
+struct Inner {
+    /// The inventory and the ledger size it covers.
+    folded: Option<(Inventory, u64)>,
+    /// The list's rows, for the `covered` size and minute they were built at.
+    rows: Option<Arc<Rows>>,
+}
+
+/// The list page's rows of every model, by name.
+#[derive(Debug)]
+struct Rows {
+    covered: u64,
+    minute: i64,
+    rows: Vec<Row>,
+}
+
+/// One model's row on the list page.
+#[derive(Debug)]
+struct Row {
+    model: String,
+    /// The model name in lower case, for the filter.
+    folded_name: String,
+    tiers: BTreeSet<i64>,
+    versions: usize,
+    latest: Option<String>,
+    /// (criteria met, criteria counted) of the latest version, if its facts are known.
+    completeness: Option<(usize, usize)>,
+    current: BTreeMap<String, String>,
+    gaps: usize,
+    shadow: bool,
+    retired: bool,
+}
+
+impl Cache {
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, PageError> {
+        self.inner.lock().map_err(|_| {
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the models cache lock is poisoned",
+            )
+        })
+    }
+}
+
+impl Inner {
+    /// Brings the inventory up to the ledger's current size: loads it the first time, folds the
+    /// new records afterwards. A failed fold drops the inventory (the next request loads anew).
+    fn refresh(&mut self, state: &AppState, store: &dyn Store) -> Result<(), PageError> {
+        let result = match self.folded.take() {
+            Some((mut inv, covered)) => {
+                advance(store, &mut inv, covered).map(|covered| (inv, covered))
+            }
+            None => {
+                let path = state.ws.inventory_snapshot_path();
+                // Without `as_of`, every record folded is counted: `records` is the size covered.
+                load_with_snapshot(store, None, Some(&path), &mut |_, _| {}).map(|inv| {
+                    let covered = inv.records;
+                    (inv, covered)
+                })
+            }
+        };
+        self.folded = Some(result.map_err(inventory_error)?);
+        Ok(())
+    }
+
+    fn inventory(&self) -> Result<(&Inventory, u64), PageError> {
+        self.folded
+            .as_ref()
+            .map(|(inv, covered)| (inv, *covered))
+            .ok_or_else(|| {
+                PageError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the inventory is not loaded",
+                )
+            })
+    }
+}
+
+fn inventory_error(e: InventoryError) -> PageError {
+    match e {
+        InventoryError::Invalid(m) => PageError::invalid(m),
+        InventoryError::Ledger(e) => PageError::from(e),
+        other => PageError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    }
+}
+
+/// Report options as of `now` over the workspace's production environments.
+fn options(state: &AppState, now: OffsetDateTime) -> ReportOptions {
+    ReportOptions::new(now, state.ws.production_environments())
+}
+
+/// The findings of the report as of `now` (key expiries are not needed: no trust store).
+fn findings(inv: &Inventory, options: &ReportOptions) -> Vec<Finding> {
+    build_report(inv, &TrustStore::new(), options).findings
+}
+
+/// The version of a model most recently decided about or reported deployed.
+fn latest_version(entry: &ModelEntry) -> Option<(&String, &VersionEntry)> {
+    entry.versions.iter().max_by_key(|(_, v)| activity(v))
+}
+
+/// The newest record about a version (decision or deployment).
+fn activity(v: &VersionEntry) -> u64 {
+    let decided = v.newest.as_ref().map_or(0, |d| d.index);
+    v.deployments
+        .values()
+        .map(|d| d.index)
+        .fold(decided, u64::max)
+}
+
+/// (criteria met, criteria counted) of a version's facts at its tier (unknown tier: 0, the
+/// strictest, as the report counts it).
+fn completeness(facts: &Facts, tier: Option<i64>) -> (usize, usize) {
+    let criteria = facts.criteria(tier.unwrap_or(0));
+    let met = criteria.iter().filter(|(_, c)| c.complete).count();
+    (met, criteria.len())
+}
+
+fn build_rows(inv: &Inventory, options: &ReportOptions) -> Vec<Row> {
+    let mut gaps: BTreeMap<&str, usize> = BTreeMap::new();
+    let found = findings(inv, options);
+    for f in &found {
+        *gaps.entry(f.model.as_str()).or_default() += 1;
+    }
+    listing(inv)
+        .into_iter()
+        .map(|m| {
+            let entry = inv.models.get(&m.model);
+            let latest = entry.and_then(latest_version);
+            Row {
+                folded_name: m.model.to_lowercase(),
+                tiers: m.versions.iter().filter_map(|v| v.tier).collect(),
+                versions: m.versions.len(),
+                latest: latest.map(|(name, _)| name.clone()),
+                completeness: latest
+                    .and_then(|(_, v)| Some(completeness(v.facts.as_ref()?, v.tier))),
+                gaps: gaps.get(m.model.as_str()).copied().unwrap_or(0),
+                shadow: m.versions.iter().any(|v| v.shadow),
+                retired: m.retired.is_some(),
+                current: m.current,
+                model: m.model,
+            }
+        })
+        .collect()
+}
+
+/// Query of `GET /console/models`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    q: Option<String>,
+    page: Option<String>,
+}
+
+fn read_query<T: serde::de::DeserializeOwned + Default>(
+    raw: Option<String>,
+) -> Result<T, PageError> {
+    match raw {
+        None => Ok(T::default()),
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| PageError::invalid(format!("The query does not read: {e}"))),
+    }
+}
+
+/// The link to page `n` of the list filtered by `q`.
+fn list_link(q: &str, n: usize) -> String {
+    let mut fields = Vec::new();
+    if !q.is_empty() {
+        fields.push(("q", q.to_owned()));
+    }
+    fields.push(("page", n.to_string()));
+    format!(
+        "/console/models?{}",
+        serde_urlencoded::to_string(&fields).unwrap_or_default()
+    )
+}
+
+/// `GET /console/models?q=&page=`: every model (name containing `q`, case-insensitive), 100
+/// per page, with its tiers, versions, the completeness of its latest version, the version
+/// current in each environment and its number of findings.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    viewer: Viewer,
+    RawQuery(raw): RawQuery,
+) -> Result<Markup, PageError> {
+    let query: ListQuery = read_query(raw)?;
+    let q = query.q.unwrap_or_default().trim().to_owned();
+    let page_no = match query.page.as_deref().map(str::trim) {
+        None | Some("") => 1,
+        Some(p) => match p.parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(PageError::invalid(format!(
+                    "`page` must be a page number from 1; `{p}` is not"
+                )))
+            }
+        },
+    };
+    let worker = Arc::clone(&state);
+    let rows = blocking(move || {
+        let state = worker;
+        let reader = state.readers.checkout()?;
+        let store = reader.store()?;
+        let mut inner = state.console.models.lock()?;
+        inner.refresh(&state, store)?;
+        let now = state.clock.now();
+        let minute = now.unix_timestamp().div_euclid(60);
+        let (inv, covered) = inner.inventory()?;
+        if let Some(rows) = inner
+            .rows
+            .as_ref()
+            .filter(|r| r.covered == covered && r.minute == minute)
+        {
+            return Ok(Arc::clone(rows));
+        }
+        let rows = Arc::new(Rows {
+            covered,
+            minute,
+            rows: build_rows(inv, &options(&state, now)),
+        });
+        inner.rows = Some(Arc::clone(&rows));
+        Ok(rows)
+    })
+    .await?;
+    let needle = q.to_lowercase();
+    let matching: Vec<&Row> = rows
+        .rows
+        .iter()
+        .filter(|r| r.folded_name.contains(&needle))
+        .collect();
+    let skip = (page_no - 1).saturating_mul(PAGE_SIZE);
+    let shown: Vec<&Row> = matching
+        .iter()
+        .skip(skip)
+        .take(PAGE_SIZE)
+        .copied()
+        .collect();
+    let more = matching.len() > skip.saturating_add(shown.len());
+    let body = html! {
+        form.filters method="get" action="/console/models" {
+            div.field {
+                label for="models-q" { "Model name contains" }
+                input id="models-q" type="search" name="q" value=(q);
+            }
+            button type="submit" { "Filter" }
+        }
+        @if !q.is_empty() {
+            p role="status" { (matching.len()) " models whose name contains “" (q) "”." }
+        }
+        @if shown.is_empty() {
+            p role="status" { "No models match." }
+        } @else {
+            table.models {
+                caption { "Models" }
+                thead { tr {
+                    th scope="col" { "Model" }
+                    th scope="col" { "Tier" }
+                    th scope="col" .num { "Versions" }
+                    th scope="col" { "Completeness" }
+                    th scope="col" { "Current" }
+                    th scope="col" .num { "Gaps" }
+                } }
+                tbody {
+                    @for r in &shown { (row(r)) }
+                }
+            }
+        }
+        @if page_no > 1 || more {
+            nav.pager aria-label="Pages" {
+                @if page_no > 1 {
+                    a href=(list_link(&q, page_no - 1)) rel="prev" { "Previous page" }
+                }
+                span { "Page " (page_no) }
+                @if more {
+                    a href=(list_link(&q, page_no + 1)) rel="next" { "Next page" }
+                }
+            }
+        }
+    };
+    Ok(layout(&viewer, Section::Models, "Models", body))
+}
+
+fn row(r: &Row) -> Markup {
+    html! {
+        tr {
+            th scope="row" {
+                a href={ "/console/models/" (r.model) } { (r.model) }
+                @if r.shadow {
+                    " " span.flag.shadow title="Deployed without verified, signed metadata" { "shadow" }
+                }
+                @if r.retired {
+                    " " span.flag.retired { "retired" }
+                }
+            }
+            td {
+                @if r.tiers.is_empty() {
+                    span.muted { "unknown" }
+                } @else {
+                    (r.tiers.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+                }
+            }
+            td.num { (r.versions) }
+            td { (meter(r.completeness, r.latest.as_deref())) }
+            td {
+                @if r.current.is_empty() {
+                    span.muted { "nowhere" }
+                } @else {
+                    ul.current {
+                        @for (env, version) in &r.current {
+                            li { (env) ": " span.mono { (version) } }
+                        }
+                    }
+                }
+            }
+            td.num { (r.gaps) }
+        }
+    }
+}
+
+/// A completeness meter with its text ("3/4 criteria"), readable without colour.
+fn meter(completeness: Option<(usize, usize)>, version: Option<&str>) -> Markup {
+    match completeness {
+        Some((met, total)) => html! {
+            span.completeness {
+                meter min="0" max=(total) low=(total.saturating_sub(1)) high=(total) optimum=(total)
+                    value=(met) title={ "Version " (version.unwrap_or("")) } { (met) "/" (total) }
+                " " span.score { (met) "/" (total) }
+                @if let Some(v) = version { " " span.muted { "(" (v) ")" } }
+            }
+        },
+        None => html! { span.muted { "unknown (no decision)" } },
+    }
+}
+
+/// `GET /console/models/{name}`: the model's versions across environments, owners, approvals
+/// with expiry, gaps and evidence. A model the ledger has not seen is a 404 naming it.
 pub async fn page(
-    State(_state): State<Arc<AppState>>,
+    State(state): State<Arc<AppState>>,
     viewer: Viewer,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Markup, PageError> {
-    Ok(layout(&viewer, Section::Models, &name, html! {}))
+    let worker = Arc::clone(&state);
+    let model = name.clone();
+    let (listed, entry, found, now) = blocking(move || {
+        let state = worker;
+        let reader = state.readers.checkout()?;
+        let store = reader.store()?;
+        let mut one = Inventory::default();
+        {
+            let mut inner = state.console.models.lock()?;
+            inner.refresh(&state, store)?;
+            let (inv, _) = inner.inventory()?;
+            let entry = inv.models.get(&model).ok_or_else(|| {
+                PageError::not_found(format!(
+                    "The ledger has no decision or deployment of a model named `{model}`."
+                ))
+            })?;
+            one.models.insert(model.clone(), entry.clone());
+        }
+        let now = state.clock.now();
+        let found = findings(&one, &options(&state, now));
+        let listed = listing(&one).into_iter().next().ok_or_else(|| {
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the listing lost the model",
+            )
+        })?;
+        let entry = one.models.remove(&model).unwrap_or_default();
+        Ok((listed, entry, found, now))
+    })
+    .await?;
+    let body = model_body(&name, &listed, &entry, &found, now);
+    Ok(layout(&viewer, Section::Models, &name, body))
 }
 
-/// `GET /console/models/{name}/evidence`.
+fn model_body(
+    name: &str,
+    listed: &ModelListing,
+    entry: &ModelEntry,
+    found: &[Finding],
+    now: OffsetDateTime,
+) -> Markup {
+    let latest = latest_version(entry);
+    let latest_listing = latest.and_then(|(v, _)| listed.versions.iter().find(|l| &l.version == v));
+    // Rows newest first.
+    let mut versions: Vec<&VersionListing> = listed.versions.iter().collect();
+    versions.sort_by_key(|l| std::cmp::Reverse(entry.versions.get(&l.version).map_or(0, activity)));
+    let environments: BTreeSet<&String> = listed
+        .versions
+        .iter()
+        .flat_map(|v| v.latest.keys().chain(v.deployments.keys()))
+        .collect();
+    html! {
+        @if let Some((at, time, reason)) = &listed.retired {
+            p.notice role="status" {
+                "Retired at " (time) " (record " (at) "): " (reason)
+            }
+        }
+        @if listed.versions.iter().any(|v| v.shadow) {
+            p.error role="alert" {
+                "Shadow deployment: a version of this model is deployed without verified, signed metadata."
+            }
+        }
+        section {
+            h2 { "Versions across environments" }
+            table.timeline {
+                caption { "Versions across environments" }
+                thead { tr {
+                    th scope="col" { "Version" }
+                    th scope="col" { "Tier" }
+                    th scope="col" .num { "Decisions" }
+                    @for env in &environments { th scope="col" { (env) } }
+                } }
+                tbody {
+                    @for v in &versions {
+                        tr {
+                            th scope="row" {
+                                span.mono { (v.version) }
+                                @if v.shadow { " " span.flag.shadow { "shadow" } }
+                                @if v.retired.is_some() { " " span.flag.retired { "retired" } }
+                            }
+                            td { (v.tier.map_or_else(|| "unknown".to_owned(), |t| t.to_string())) }
+                            td.num { (v.decisions) }
+                            @for env in &environments {
+                                td { (cell(listed, v, env)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Owners" }
+            (owners(latest_listing))
+        }
+        section {
+            h2 { "Approvals" }
+            (approvals(&versions, now))
+        }
+        section {
+            h2 { "Gaps" }
+            (gaps(latest, found))
+        }
+        section {
+            h2 { "Evidence" }
+            p {
+                a.button href={ "/console/models/" (name) "/evidence" } download { "Download evidence pack" }
+            }
+            p {
+                "The signed evidence pack of every decision about this model: the same pack "
+                code { "modelgate evidence build --model " (name) }
+                " writes. Verify it offline with "
+                code { "modelgate evidence verify FILE --vkey \"$(modelgate audit vkey)\"" }
+                "."
+            }
+        }
+    }
+}
+
+/// One timeline cell: the latest decision in `env` and the deployment reported there.
+fn cell(listed: &ModelListing, v: &VersionListing, env: &str) -> Markup {
+    let current = listed.current.get(env).is_some_and(|c| c == &v.version);
+    html! {
+        @if let Some((outcome, index, time)) = v.latest.get(env) {
+            span.outcome.(outcome) { (outcome) } " "
+            a href={ "/console/decisions/" (index) } { "decision " (index) }
+            br;
+            span.muted { (time) }
+        }
+        @if let Some((source, index, time)) = v.deployments.get(env) {
+            @if v.latest.contains_key(env) { br; }
+            "Deployed (reported by " (source) ", record " (index) ") "
+            span.muted { (time) }
+        }
+        @if current {
+            br;
+            strong.current { "current" }
+        }
+    }
+}
+
+fn owners(latest: Option<&VersionListing>) -> Markup {
+    let Some(v) = latest else {
+        return html! { p role="status" { "No version is recorded." } };
+    };
+    let Some(owners) = &v.owners else {
+        return html! {
+            p role="status" {
+                "Version " span.mono { (v.version) } " has no decision, so no metadata names its owners."
+            }
+        };
+    };
+    let named = |key: &str| owners.get(key).filter(|s| !s.trim().is_empty()).cloned();
+    html! {
+        p { "As the metadata of version " span.mono { (v.version) } " (the latest) names them." }
+        dl.facts {
+            @for (key, label) in [
+                ("owner", "Owner"),
+                ("developer", "Developer"),
+                ("validator", "Validator"),
+                ("business_owner", "Business owner"),
+            ] {
+                dt { (label) }
+                dd {
+                    @match named(key) {
+                        Some(who) => (who),
+                        None => span.muted { "not named" },
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn approvals(versions: &[&VersionListing], now: OffsetDateTime) -> Markup {
+    let rows: Vec<_> = versions
+        .iter()
+        .flat_map(|v| v.approvals.iter().map(move |a| (v.version.as_str(), a)))
+        .collect();
+    if rows.is_empty() {
+        return html! { p role="status" { "No deploying allow counted an approval." } };
+    }
+    html! {
+        table.approvals {
+            caption { "Approvals of the latest deploying allow per environment" }
+            thead { tr {
+                th scope="col" { "Version" }
+                th scope="col" { "Environment" }
+                th scope="col" { "Role" }
+                th scope="col" { "Approver" }
+                th scope="col" { "Expires" }
+                th scope="col" { "Status" }
+            } }
+            tbody {
+                @for (version, (env, role, who, expires)) in &rows {
+                    tr {
+                        td.mono { (version) }
+                        td { (env) }
+                        td { (role) }
+                        td { (who) }
+                        td { (expires) }
+                        td { (expiry(expires, now)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// "expired", "expires in N days" (within 30 days) or "current".
+fn expiry(expires: &str, now: OffsetDateTime) -> Markup {
+    let Ok(at) = parse_rfc3339(expires) else {
+        return html! { span.warn { "unreadable expiry" } };
+    };
+    if at <= now {
+        return html! { strong.bad.expired { "expired" } };
+    }
+    let days = (at - now).whole_days();
+    if days < EXPIRING_DAYS {
+        html! { strong.warn.expiring { "expires in " (days) (if days == 1 { " day" } else { " days" }) } }
+    } else {
+        html! { span.ok { "current" } }
+    }
+}
+
+fn gaps(latest: Option<(&String, &VersionEntry)>, found: &[Finding]) -> Markup {
+    html! {
+        @match latest {
+            None => p role="status" { "No version is recorded." },
+            Some((version, v)) => {
+                @match &v.facts {
+                    None => p.error role="alert" {
+                        "Version " span.mono { (version) } " has no decision: no verified metadata, "
+                        "so none of the completeness criteria can be shown to hold."
+                    },
+                    Some(facts) => {
+                        @let criteria = facts.criteria(v.tier.unwrap_or(0));
+                        @let open: Vec<_> = criteria.iter().filter(|(_, c)| !c.complete).collect();
+                        @if open.is_empty() {
+                            p.notice role="status" {
+                                "Every completeness criterion holds for version " span.mono { (version) } "."
+                            }
+                        } @else {
+                            p { "Criteria not met by version " span.mono { (version) } " (the latest):" }
+                            ul.gaps {
+                                @for (criterion, c) in &open {
+                                    li {
+                                        strong { (criterion_label(criterion)) } ": missing "
+                                        (c.missing.iter().map(|p| describe(p)).collect::<Vec<_>>().join(", "))
+                                        "."
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !found.is_empty() {
+            table.findings {
+                caption { "Findings of the inventory report as of now" }
+                thead { tr {
+                    th scope="col" { "Version" }
+                    th scope="col" { "Environment" }
+                    th scope="col" { "Kind" }
+                    th scope="col" { "What is missing" }
+                } }
+                tbody {
+                    @for f in found {
+                        tr {
+                            td.mono { (f.version) }
+                            td { (f.environment.as_deref().unwrap_or("")) }
+                            td { (f.kind) }
+                            td { (if f.detail.starts_with("/model/") { describe(&f.detail) } else { f.detail.clone() }) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn criterion_label(name: &str) -> &str {
+    match name {
+        "inventory" => "Inventory",
+        "documentation" => "Documentation",
+        "drift" => "Drift monitoring",
+        "reproducibility" => "Reproducible training",
+        other => other,
+    }
+}
+
+/// A completeness item's JSON pointer in words, with the pointer in brackets.
+fn describe(pointer: &str) -> String {
+    let words = match pointer {
+        "/model/metadata_verified" => "verified, signed metadata",
+        "/model/identity_matches" => "metadata naming this model and artifact",
+        "/model/has_registry_ref" => "a registry reference",
+        "/model/owner" => "an owner",
+        "/model/developer" => "a developer",
+        "/model/validator" => "a validator",
+        "/model/business_owner" => "a business owner",
+        "/model/code_commit_clean" => "a clean code commit",
+        "/model/training_datasets" => "a training dataset",
+        "/model/all_datasets_have_digest" => "a digest for every dataset",
+        "/model/has_model_card" => "a model card",
+        "/model/has_purpose" => "a stated purpose",
+        "/model/has_out_of_scope_uses" => "out-of-scope uses",
+        "/model/has_limitations" => "limitations",
+        "/model/has_technical_docs" => "technical documentation",
+        "/model/has_evaluation_report_digest" => "an evaluation report digest",
+        "/model/has_explainability" => "explainability documentation",
+        "/model/has_risk_assessment" => "a risk assessment",
+        "/model/has_impact_assessment" => "an impact assessment",
+        "/model/has_drift_monitoring" => "drift monitoring",
+        "/model/has_performance_threshold" => "a performance threshold",
+        "/model/has_environment_digest" => "an environment digest",
+        "/model/reproducibility_attested" => "a reproducibility attestation",
+        other => return other.to_owned(),
+    };
+    format!("{words} ({pointer})")
+}
+
+/// `GET /console/models/{name}/evidence`: the model's whole evidence pack, the same bytes as
+/// `GET /v1/models/{name}/evidence` and `modelgate evidence build --model NAME`.
 pub async fn evidence(
-    State(_state): State<Arc<AppState>>,
+    State(state): State<Arc<AppState>>,
     _viewer: Viewer,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Response, PageError> {
-    Err(PageError::not_found(format!("no evidence for `{name}`")))
+    let scope = Scope::new(&name, None, None, None).map_err(evidence_error)?;
+    let bytes = blocking(move || {
+        // The scope was checked above: an `Invalid` from the build is the workspace failing.
+        let build = |e: EvidenceError| match e {
+            EvidenceError::Invalid(m) => PageError::new(StatusCode::INTERNAL_SERVER_ERROR, m),
+            other => evidence_error(other),
+        };
+        let pack = state.ws.evidence_pack(&scope).map_err(build)?;
+        pack.to_tar_gz().map_err(build)
+    })
+    .await?;
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let header = |text: String| {
+        HeaderValue::try_from(text).map_err(|e| {
+            PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("response header: {e}"),
+            )
+        })
+    };
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static(PACK_MEDIA_TYPE)),
+        (
+            CONTENT_DISPOSITION,
+            header(format!("attachment; filename=\"{stem}-evidence.tar.gz\""))?,
+        ),
+        (ETAG, header(format!("\"{}\"", sha256_hex(&bytes)))?),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
+fn evidence_error(e: EvidenceError) -> PageError {
+    match e {
+        EvidenceError::Invalid(m) => PageError::invalid(m),
+        EvidenceError::NothingInScope(m) => PageError::not_found(m),
+        EvidenceError::Inconsistent(_) => PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{e}; run `modelgate audit verify`"),
+        ),
+        other => PageError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    }
 }
