@@ -119,4 +119,3 @@ pub fn append_versions(
         outcome.into_iter().next().unwrap().unwrap();
     }
 }
-

@@ -3,17 +3,21 @@
 //! [`checkpoint`] signs the current tree head as a C2SP checkpoint with the engine key (only if
 //! the tree grew since the last one; never for an empty ledger) and stores it; [`prove`] builds
 //! a `c2sp.org/tlog-proof@v1` for one record against a stored checkpoint; [`consistency`] gives
-//! the RFC 6962 proof between two sizes. Stored checkpoints are checked (signature, origin, root)
-//! in the verification pass itself ([`crate::ledger::verify_store_against`]). The formats live in
-//! [`crate::ledger::checkpoint`]; the note signatures in [`crate::attest::note`].
+//! the RFC 6962 proof between two sizes; [`checkpoint_status`], [`check_root`] and
+//! [`check_consistency`] check stored checkpoints one at a time, for display. All stored
+//! checkpoints are checked (signature, origin, root) in the verification pass itself
+//! ([`crate::ledger::verify_store_against`]). The formats live in [`crate::ledger::checkpoint`];
+//! the note signatures in [`crate::attest::note`].
 
 use time::OffsetDateTime;
 
 use super::EngineError;
-use crate::attest::NoteSigner;
+use crate::attest::{NoteSigner, NoteVerifier};
 use crate::clock::parse_rfc3339;
+use crate::ledger::verify::open_stored_checkpoint;
 use crate::ledger::{
-    parse_record, sign_checkpoint, Checkpoint, Hash, LedgerError, Store, TlogProof,
+    parse_record, sign_checkpoint, verify_consistency, Checkpoint, Hash, LedgerError, Store,
+    TlogProof,
 };
 
 /// When to sign a checkpoint without being asked: after `every_records` new records, or when
@@ -212,56 +216,104 @@ pub fn consistency(store: &dyn Store, old: u64, new: u64) -> Result<Vec<Hash>, E
     Ok(store.consistency_proof(old, new)?)
 }
 
-/// What a stored checkpoint proves about the ledger it was read from.
+/// A stored checkpoint as an auditor looks at it: the root it names and whether its signature
+/// can be believed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointStatus {
-    /// The size it is stored under.
+    /// The tree size it is stored under.
     pub size: u64,
-    /// The root the note names (zeros when the note does not parse).
-    pub root: Hash,
-    /// Whether it opens under the engine's key with this ledger's origin and says the size it
-    /// is stored under; otherwise why not.
+    /// The signed note, verbatim.
+    pub note: String,
+    /// The root the note names: verified when `signature` is `Ok`, read from the unverified
+    /// text otherwise (`None` when that text does not parse).
+    pub root: Option<Hash>,
+    /// `Ok` when the note opens under the engine key (signature, origin) and says the size it
+    /// is stored under; otherwise why not, as verification reports it.
     pub signature: Result<(), String>,
-    /// Whether its root equals the root of the ledger's own tree at that size (`None`: the
-    /// ledger holds fewer records).
-    pub root_matches: Option<bool>,
 }
 
-/// Checks the checkpoint `note` stored under `size`: its signature under `verifier` (origin =
-/// the key's name), the size it states, and its root against the ledger's own tree.
-pub fn checkpoint_status(
-    store: &dyn Store,
-    verifier: &crate::attest::NoteVerifier,
-    size: u64,
-    note: &str,
-) -> Result<CheckpointStatus, EngineError> {
-    let opened =
-        crate::ledger::open_checkpoint(note, std::slice::from_ref(verifier), Some(verifier.name()));
-    let (root, signature) = match opened {
-        Ok(cp) if cp.size == size => (cp.root, Ok(())),
-        Ok(cp) => (
-            cp.root,
-            Err(format!("stored as size {size}, it says size {}", cp.size)),
-        ),
-        Err(e) => {
-            // The unsigned text may still name a root worth showing.
-            let root = note
-                .split("\n\n")
-                .next()
-                .and_then(|text| Checkpoint::parse(&format!("{text}\n")).ok())
-                .map_or([0; 32], |cp| cp.root);
-            (root, Err(e.to_string()))
-        }
+impl CheckpointStatus {
+    /// The root, only when the signature verified.
+    pub fn verified_root(&self) -> Option<&Hash> {
+        self.signature.as_ref().ok().and(self.root.as_ref())
+    }
+}
+
+/// Checks the stored checkpoint `note` of `size` under `verifier`, as
+/// [`crate::ledger::verify_store_against`] does.
+pub fn checkpoint_status(size: u64, note: &str, verifier: &NoteVerifier) -> CheckpointStatus {
+    let (root, signature) = match open_stored_checkpoint(size, note, verifier) {
+        Ok(root) => (Some(root), Ok(())),
+        Err(why) => (claimed_root(note), Err(why)),
     };
-    let root_matches = if size <= store.size()? {
-        Some(store.tree_root(size)? == root)
-    } else {
-        None
-    };
-    Ok(CheckpointStatus {
+    CheckpointStatus {
         size,
+        note: note.to_owned(),
         root,
         signature,
-        root_matches,
-    })
+    }
+}
+
+/// The root a note's text names, without checking any signature.
+fn claimed_root(note: &str) -> Option<Hash> {
+    let split = note.rfind("\n\n")?;
+    Checkpoint::parse(note.get(..split + 1)?)
+        .ok()
+        .map(|cp| cp.root)
+}
+
+/// Whether the ledger's own tree of `size` records, assembled from the stored nodes, has `root`.
+/// `Ok(Err(why))` when it has another root or a node it needs is missing or corrupt; `Err` when
+/// the ledger cannot be read.
+pub fn check_root(
+    store: &dyn Store,
+    size: u64,
+    root: &Hash,
+) -> Result<Result<(), String>, EngineError> {
+    let ledger_size = store.size()?;
+    if size > ledger_size {
+        return Ok(Err(format!(
+            "the ledger holds {ledger_size} records, fewer than the checkpoint's {size}"
+        )));
+    }
+    match store.tree_root(size) {
+        Ok(ours) if ours == *root => Ok(Ok(())),
+        Ok(_) => Ok(Err(format!(
+            "the ledger's root of its first {size} records is another"
+        ))),
+        Err(e) => tree_problem(e),
+    }
+}
+
+/// Whether the tree of `new.0` leaves with root `new.1` extends the tree of `old.0` leaves with
+/// root `old.1`: the RFC 6962 consistency proof between the sizes, built from the stored tree
+/// ([`consistency`]), must verify against both roots. `Ok(Err(why))` when it does not or a
+/// node the proof needs is missing or corrupt; `Err` when the ledger cannot be read.
+pub fn check_consistency(
+    store: &dyn Store,
+    old: (u64, &Hash),
+    new: (u64, &Hash),
+) -> Result<Result<(), String>, EngineError> {
+    let proof = match consistency(store, old.0, new.0) {
+        Ok(proof) => proof,
+        Err(EngineError::Ledger(e)) => return tree_problem(e),
+        Err(EngineError::Invalid(problems)) => {
+            return Ok(Err(EngineError::Invalid(problems).to_string()))
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(verify_consistency(old.0, new.0, old.1, new.1, &proof).map_err(|e| e.to_string()))
+}
+
+/// A missing or corrupt tree node is a finding; other ledger errors are errors.
+fn tree_problem(e: LedgerError) -> Result<Result<(), String>, EngineError> {
+    match e {
+        LedgerError::MissingNode { level, index } => Ok(Err(format!(
+            "tree node (level {level}, index {index}) is missing"
+        ))),
+        LedgerError::CorruptNode { problem, .. } => {
+            Ok(Err(format!("a tree node is corrupt: {problem}")))
+        }
+        e => Err(EngineError::Ledger(e)),
+    }
 }

@@ -52,7 +52,9 @@ use super::LedgerError;
 use chain::Chain;
 use pins::Pins;
 
-pub use store::{verify_store, verify_store_against};
+pub use store::{
+    open_stored_checkpoint, verify_store, verify_store_against, verify_store_against_with_progress,
+};
 
 /// Number of records read from the store per query during verification.
 pub const VERIFY_BATCH: u64 = 256;

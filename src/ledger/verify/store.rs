@@ -1,6 +1,7 @@
 //! The walk over a [`Store`]: [`verify_store`] (records, tree, head) and
 //! [`verify_store_against`] (the same, plus every stored checkpoint under a verifier key and the
-//! checkpoints an auditor holds).
+//! checkpoints an auditor holds), with [`verify_store_against_with_progress`] reporting how far
+//! the walk has come.
 //!
 //! The walking thread reads batches of [`VERIFY_BATCH`] rows and the tree nodes they complete
 //! ([`Prefetched`]), a few batches ahead, while [`Checkers`] run each record's own checks; it
@@ -29,7 +30,7 @@ use crate::ledger::LedgerError;
 /// appended while verification runs are not mistaken for tampering; they are left to the next
 /// run. Stored checkpoints are not looked at: see [`verify_store_against`].
 pub fn verify_store(store: &dyn Store) -> Result<VerifyReport, LedgerError> {
-    walk(store, Pins::new(&[], Vec::new()))
+    walk(store, Pins::new(&[], Vec::new()), &mut |_, _| {})
 }
 
 /// [`verify_store`], and the checkpoints: every stored checkpoint must open under `verifier`
@@ -46,16 +47,35 @@ pub fn verify_store_against(
     verifier: &NoteVerifier,
     given: &[Checkpoint],
 ) -> Result<VerifyReport, LedgerError> {
+    verify_store_against_with_progress(store, verifier, given, &mut |_, _| {})
+}
+
+/// [`verify_store_against`], telling `progress` how far the walk has come: `(done, total)`
+/// records, where `total` is the size the head announced. It is called once before the first
+/// record (`done` 0) and after each batch of records that passed; a walk that stops at a
+/// failure stops reporting there. The checks and the report are those of
+/// [`verify_store_against`].
+pub fn verify_store_against_with_progress(
+    store: &dyn Store,
+    verifier: &NoteVerifier,
+    given: &[Checkpoint],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, LedgerError> {
     let stored = store
         .checkpoints()?
         .into_iter()
-        .map(|(size, note)| (size, open_stored(size, &note, verifier)))
+        .map(|(size, note)| (size, open_stored_checkpoint(size, &note, verifier)))
         .collect();
-    walk(store, Pins::new(given, stored))
+    walk(store, Pins::new(given, stored), progress)
 }
 
-/// The root a stored note commits to, or why it cannot be believed.
-fn open_stored(size: u64, note: &str, verifier: &NoteVerifier) -> Result<Hash, String> {
+/// The root a checkpoint note stored under `size` commits to, or why it cannot be believed: it
+/// must open under `verifier` (signature, and origin = the key's name) and say that size.
+pub fn open_stored_checkpoint(
+    size: u64,
+    note: &str,
+    verifier: &NoteVerifier,
+) -> Result<Hash, String> {
     let cp = open_checkpoint(note, std::slice::from_ref(verifier), Some(verifier.name())).map_err(
         |e| {
             format!(
@@ -76,10 +96,14 @@ fn open_stored(size: u64, note: &str, verifier: &NoteVerifier) -> Result<Hash, S
 
 /// Walks the records the head announces with the records' own checks on worker threads
 /// ([`Checkers`]), then checks the head, the root and what lies beyond the head.
-fn walk(store: &dyn Store, pins: Pins) -> Result<VerifyReport, LedgerError> {
+fn walk(
+    store: &dyn Store,
+    pins: Pins,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, LedgerError> {
     std::thread::scope(|scope| {
         let mut checkers = Checkers::start(scope, worker_count());
-        let report = walk_with(store, pins, &mut checkers);
+        let report = walk_with(store, pins, &mut checkers, progress);
         let stopped = checkers.finish();
         let report = report?;
         stopped?;
@@ -190,10 +214,12 @@ fn walk_with(
     store: &dyn Store,
     pins: Pins,
     checkers: &mut Checkers<'_>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, LedgerError> {
     let (size, head_hash) = store
         .head()?
         .map_or((0, GENESIS_PREV), |h| (h.size, h.leaf_hash));
+    progress(0, size);
     let mut chain = Chain::new(pins);
     if let Some(failure) = chain.check_pins() {
         return Ok(chain.report(Some(failure)));
@@ -219,6 +245,7 @@ fn walk_with(
         if let Some(failure) = failure {
             return Ok(chain.report(Some(failure)));
         }
+        progress(chain.next, size);
     }
     if size > 0 && head_hash != chain.prev {
         let failure = VerifyFailure::record(

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use super::{blocking, page as layout, short, PageError, Section, Viewer};
 use crate::clock::{parse_rfc3339, rfc3339};
+use crate::engine::audit::{self, CheckpointStatus};
 use crate::inventory::report::{Expiring, Finding, Kpis, Ratio, WeekCount};
 use crate::inventory::scheduled::{self, StoredFormat};
 use crate::inventory::{InventoryError, Report, ReportOptions};
@@ -171,8 +172,8 @@ fn report_error(e: InventoryError) -> PageError {
 pub struct LedgerStatus {
     /// Records in the ledger.
     pub size: u64,
-    /// The latest checkpoint and its check, if one is signed.
-    pub checkpoint: Option<crate::engine::audit::CheckpointStatus>,
+    /// The latest checkpoint, its signature, and whether its root is the ledger's own.
+    pub checkpoint: Option<(CheckpointStatus, Result<(), String>)>,
 }
 
 fn ledger_status(state: &AppState) -> Result<LedgerStatus, PageError> {
@@ -184,9 +185,14 @@ fn ledger_status(state: &AppState) -> Result<LedgerStatus, PageError> {
     let store = reader.store()?;
     let size = store.size()?;
     let checkpoint = match store.latest_checkpoint()? {
-        Some((at, note)) => Some(crate::engine::audit::checkpoint_status(
-            store, &verifier, at, &note,
-        )?),
+        Some((at, note)) => {
+            let status = audit::checkpoint_status(at, &note, &verifier);
+            let root = match &status.root {
+                Some(root) => audit::check_root(store, at, root)?,
+                None => Err("the note names no root".to_owned()),
+            };
+            Some((status, root))
+        }
         None => None,
     };
     Ok(LedgerStatus { size, checkpoint })
@@ -238,10 +244,11 @@ fn ledger_card(l: &LedgerStatus) -> Markup {
         p.big { (l.size) } p.small { "records" }
         @match &l.checkpoint {
             None => p.warning role="status" { "No checkpoint is signed yet." },
-            Some(cp) => {
+            Some((cp, root)) => {
+                @let hex_root = cp.root.map(hex::encode).unwrap_or_default();
                 dl.facts {
                     dt { "Latest checkpoint" } dd { "size " (cp.size) }
-                    dt { "Root" } dd.mono title=(hex::encode(cp.root)) { (short(&hex::encode(cp.root))) }
+                    dt { "Root" } dd.mono title=(hex_root) { (short(&hex_root)) }
                     dt { "Signature" }
                     dd {
                         @match &cp.signature {
@@ -251,10 +258,9 @@ fn ledger_card(l: &LedgerStatus) -> Markup {
                     }
                     dt { "Root against the ledger" }
                     dd {
-                        @match &cp.root_matches {
-                            Some(true) => span.ok { "matches the ledger's own tree" },
-                            Some(false) => span.bad { "does NOT match the ledger's own tree" },
-                            None => span.bad { "the ledger is shorter than the checkpoint" },
+                        @match root {
+                            Ok(()) => span.ok { "matches the ledger's own tree" },
+                            Err(why) => span.bad { "does NOT match the ledger's own tree: " (why) },
                         }
                     }
                     dt { "Records since" } dd { (l.size.saturating_sub(cp.size)) }
