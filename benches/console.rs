@@ -51,7 +51,13 @@ struct Answer {
     body: Vec<u8>,
 }
 
-async fn send(state: &Arc<AppState>, method: &str, path: &str, cookie: &str, form: Option<String>) -> (Answer, Duration) {
+async fn send(
+    state: &Arc<AppState>,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    form: Option<String>,
+) -> (Answer, Duration) {
     let mut req = Request::builder().method(method).uri(path);
     if !cookie.is_empty() {
         req = req.header("cookie", cookie);
@@ -77,13 +83,25 @@ async fn send(state: &Arc<AppState>, method: &str, path: &str, cookie: &str, for
         .await
         .unwrap()
         .to_vec();
-    (Answer { status, cookies, body }, t.elapsed())
+    (
+        Answer {
+            status,
+            cookies,
+            body,
+        },
+        t.elapsed(),
+    )
 }
 
 fn cookie_value(cookies: &[String], name: &str) -> String {
     cookies
         .iter()
-        .find_map(|c| c.split(';').next()?.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        .find_map(|c| {
+            c.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_owned)
+        })
         .unwrap()
 }
 
@@ -103,7 +121,14 @@ async fn sign_in(state: &Arc<AppState>, token: &str) -> String {
         ("next", "/console"),
     ])
     .unwrap();
-    let (answer, _) = send(state, "POST", "/console/login", &format!("{LOGIN}={pairing}"), Some(fields)).await;
+    let (answer, _) = send(
+        state,
+        "POST",
+        "/console/login",
+        &format!("{LOGIN}={pairing}"),
+        Some(fields),
+    )
+    .await;
     assert_eq!(answer.status, 303);
     format!("{SESSION}={}", cookie_value(&answer.cookies, SESSION))
 }
@@ -119,7 +144,12 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 /// A denied decision near the end of the ledger.
 fn recent_deny(store: &dyn Store) -> u64 {
     let size = store.size().unwrap();
-    for r in store.records(size - 2_000, 2_000).unwrap().into_iter().rev() {
+    for r in store
+        .records(size - 2_000, 2_000)
+        .unwrap()
+        .into_iter()
+        .rev()
+    {
         if r.kind == RecordKind::Decision {
             let record = parse_record(&r.bytes).unwrap();
             if record.body["decision"] == "deny" {
@@ -155,9 +185,11 @@ async fn main() {
     }
     let built = started.elapsed();
     let t = Instant::now();
-    let report = f
-        .ws
-        .inventory_report(&ReportOptions::new(as_of, f.ws.production_environments()), &mut |_, _| {})
+    let report =
+        f.ws.inventory_report(
+            &ReportOptions::new(as_of, f.ws.production_environments()),
+            &mut |_, _| {},
+        )
         .unwrap();
     scheduled::generate(&mut f.store, "weekly-governance", &report, as_of).unwrap();
     let reported = t.elapsed();
@@ -177,17 +209,41 @@ async fn main() {
     let pages: Vec<(&str, String)> = vec![
         ("Overview", "/console".to_owned()),
         ("Decisions, newest 50", "/console/decisions".to_owned()),
-        ("Decisions, denies", "/console/decisions?outcome=deny".to_owned()),
-        ("Decisions, one model", format!("/console/decisions?model={model}")),
-        ("Decisions, staging allows", "/console/decisions?environment=staging&outcome=allow".to_owned()),
-        ("Decisions, one day six weeks back", format!("/console/decisions?since={day}&until={day}")),
-        ("Decision page (reasons, proof)", format!("/console/decisions/{deny}")),
-        ("Decision page with replay", format!("/console/decisions/{deny}?replay=1")),
+        (
+            "Decisions, denies",
+            "/console/decisions?outcome=deny".to_owned(),
+        ),
+        (
+            "Decisions, one model",
+            format!("/console/decisions?model={model}"),
+        ),
+        (
+            "Decisions, staging allows",
+            "/console/decisions?environment=staging&outcome=allow".to_owned(),
+        ),
+        (
+            "Decisions, one day six weeks back",
+            format!("/console/decisions?since={day}&until={day}"),
+        ),
+        (
+            "Decision page (reasons, proof)",
+            format!("/console/decisions/{deny}"),
+        ),
+        (
+            "Decision page with replay",
+            format!("/console/decisions/{deny}?replay=1"),
+        ),
         ("Models, first page", "/console/models".to_owned()),
-        ("Models, filtered", "/console/models?q=model-0004".to_owned()),
+        (
+            "Models, filtered",
+            "/console/models?q=model-0004".to_owned(),
+        ),
         ("Models, page 50", "/console/models?page=50".to_owned()),
         ("Model page", format!("/console/models/{model}")),
-        ("Ledger (20 checkpoints, consistency)", "/console/ledger".to_owned()),
+        (
+            "Ledger (20 checkpoints, consistency)",
+            "/console/ledger".to_owned(),
+        ),
         ("Reports", "/console/reports".to_owned()),
     ];
     println!(
@@ -199,7 +255,12 @@ async fn main() {
     println!("|---|---|---|---|---|---|");
     for (name, path) in &pages {
         let (first, cold) = send(&state, "GET", path, &cookie, None).await;
-        assert_eq!(first.status, 200, "{path}: {}", String::from_utf8_lossy(&first.body));
+        assert_eq!(
+            first.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&first.body)
+        );
         let mut warm = Vec::new();
         for _ in 0..RUNS {
             let (answer, took) = send(&state, "GET", path, &cookie, None).await;
@@ -216,7 +277,14 @@ async fn main() {
             ms(*warm.last().unwrap())
         );
     }
-    let (pack, took) = send(&state, "GET", &format!("/console/models/{model}/evidence"), &cookie, None).await;
+    let (pack, took) = send(
+        &state,
+        "GET",
+        &format!("/console/models/{model}/evidence"),
+        &cookie,
+        None,
+    )
+    .await;
     assert_eq!(pack.status, 200);
     println!(
         "\nEvidence pack of `{model}` (90 decisions) through the console: {} bytes in {:.0} ms.",
@@ -263,7 +331,9 @@ async fn started_location(state: &Arc<AppState>, cookie: &str) -> String {
         .uri("/console/ledger/verify")
         .header("cookie", cookie)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap()))
+        .body(Body::from(
+            serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap(),
+        ))
         .unwrap();
     let response = router(Arc::clone(state)).oneshot(req).await.unwrap();
     response.headers()["location"].to_str().unwrap().to_owned()

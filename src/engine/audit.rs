@@ -16,8 +16,8 @@ use crate::attest::{NoteSigner, NoteVerifier};
 use crate::clock::parse_rfc3339;
 use crate::ledger::verify::open_stored_checkpoint;
 use crate::ledger::{
-    parse_record, sign_checkpoint, verify_consistency, Checkpoint, Hash, LedgerError, Store,
-    TlogProof,
+    leaf_hash, parse_record, sign_checkpoint, verify_consistency, verify_inclusion,
+    verify_tlog_proof, Checkpoint, Hash, LedgerError, Store, TlogProof,
 };
 
 /// When to sign a checkpoint without being asked: after `every_records` new records, or when
@@ -202,6 +202,56 @@ pub fn prove(store: &dyn Store, index: u64, size: Option<u64>) -> Result<TlogPro
         hashes,
         checkpoint: note,
     })
+}
+
+/// A record's inclusion proof against the latest signed checkpoint, checked here.
+#[derive(Debug, Clone)]
+pub struct LatestInclusion {
+    /// The size of the latest checkpoint.
+    pub size: u64,
+    /// The RFC 6962 leaf hash of the record's stored bytes.
+    pub leaf_hash: Hash,
+    /// The proof, with the checkpoint note it is for.
+    pub proof: TlogProof,
+    /// The checkpoint as opened with the verifier when its signature and origin hold and the
+    /// proof leads from the leaf to its root; otherwise why not.
+    pub verified: Result<Checkpoint, String>,
+}
+
+/// Proves record `index` against the latest stored checkpoint and verifies the proof as an
+/// auditor would: the note's signature by `verifier` (under its name as the origin), then the
+/// RFC 6962 inclusion of the record's stored bytes. `None` when there is no such record or no
+/// checkpoint covers it yet.
+pub fn prove_against_latest(
+    store: &dyn Store,
+    index: u64,
+    verifier: &NoteVerifier,
+) -> Result<Option<LatestInclusion>, EngineError> {
+    let Some(record) = store.record(index)? else {
+        return Ok(None);
+    };
+    let Some((size, _)) = store.latest_checkpoint()? else {
+        return Ok(None);
+    };
+    if index >= size {
+        return Ok(None);
+    }
+    let proof = prove(store, index, Some(size))?;
+    let verified = verify_tlog_proof(
+        &proof.to_text(),
+        &record.bytes,
+        std::slice::from_ref(verifier),
+        verifier.name(),
+        |leaf, i, size, hashes, root| verify_inclusion(leaf, i, size, hashes, root).is_ok(),
+    )
+    .map(|v| v.checkpoint)
+    .map_err(|e| e.to_string());
+    Ok(Some(LatestInclusion {
+        size,
+        leaf_hash: leaf_hash(&record.bytes),
+        proof,
+        verified,
+    }))
 }
 
 /// The RFC 6962 consistency proof from tree size `old` to `new`.
