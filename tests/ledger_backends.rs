@@ -587,8 +587,9 @@ fn attestations_are_kept_by_digest_and_filed_by_model_and_version(open: Opener) 
     }
 }
 
-/// `decisions_for_model` answers `body.request.model` of decisions only, in index order;
-/// `last_of_kinds` the newest index among the kinds.
+/// `decisions_for_model` answers `body.request.model` of decisions only, in index order, and
+/// `decisions_for_model_before` a page of them newest first; `last_of_kinds` the newest index
+/// among the kinds.
 fn decisions_by_model_and_the_last_record_of_kinds(open: Opener) {
     let Some(mut l) = open() else { return };
     assert_eq!(
@@ -640,6 +641,20 @@ fn decisions_by_model_and_the_last_record_of_kinds(open: Opener) {
             assert_eq!(Some(r), store.record(r.index).unwrap().as_ref());
         }
         assert_eq!(indices_of(&store.decisions_for_model("b").unwrap()), [1]);
+        // One page at a time, newest first, below an index.
+        let page = |before, limit| {
+            indices_of(
+                &store
+                    .decisions_for_model_before("a", before, limit)
+                    .unwrap(),
+            )
+        };
+        assert_eq!(page(u64::MAX, 10), [8, 3, 0]);
+        assert_eq!(page(u64::MAX, 2), [8, 3]);
+        assert_eq!(page(8, 2), [3, 0]);
+        assert_eq!(page(3, 5), [0]);
+        assert!(page(0, 5).is_empty());
+        assert!(page(9, 0).is_empty());
         assert!(store.decisions_for_model("7").unwrap().is_empty());
         assert!(store.decisions_for_model("c").unwrap().is_empty());
         assert_eq!(store.last_of_kinds(&[]).unwrap(), None);
@@ -754,7 +769,7 @@ fn roots_and_proofs_match_the_rfc_6962_definitions_for_every_size_up_to_70(open:
 
 /// Size 0 and sizes beyond the ledger are refused; the identical note again is a no-op, a
 /// different one a conflict that keeps the first; latest, the list and the first checkpoint
-/// covering an index.
+/// covering an index; the latest `n`, largest first.
 fn checkpoints_follow_the_storage_rules(open: Opener) {
     let Some(mut l) = open() else { return };
     let s = &mut l.store;
@@ -807,6 +822,17 @@ fn checkpoints_follow_the_storage_rules(open: Opener) {
             store.checkpoints().unwrap(),
             [(4, "note 4\n"), (7, "note 7\n"), (10, "note 10\n")].map(|(s, n)| (s, n.to_owned()))
         );
+        let latest = |n| -> Vec<u64> {
+            store
+                .latest_checkpoints(n)
+                .unwrap()
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect()
+        };
+        assert_eq!(latest(2), [10, 7]);
+        assert_eq!(latest(5), [10, 7, 4]);
+        assert!(latest(0).is_empty());
         let first_after = |i| store.first_checkpoint_after(i).unwrap().map(|(s, _)| s);
         assert_eq!(first_after(0), Some(4));
         assert_eq!(first_after(3), Some(4));

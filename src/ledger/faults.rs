@@ -332,6 +332,15 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.decisions_for_model(model)
     }
 
+    fn decisions_for_model_before(
+        &self,
+        model: &str,
+        before: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        self.inner.decisions_for_model_before(model, before, limit)
+    }
+
     fn last_of_kinds(&self, kinds: &[RecordKind]) -> Result<Option<u64>, LedgerError> {
         self.inner.last_of_kinds(kinds)
     }
@@ -404,6 +413,10 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
         self.inner.checkpoints()
+    }
+
+    fn latest_checkpoints(&self, n: u64) -> Result<Vec<(u64, String)>, LedgerError> {
+        self.inner.latest_checkpoints(n)
     }
 
     fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {

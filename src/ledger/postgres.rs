@@ -488,6 +488,21 @@ impl Store for PgStore {
         self.query_records(&sql, &[&model])
     }
 
+    fn decisions_for_model_before(
+        &self,
+        model: &str,
+        before: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        let sql = format!(
+            "{SELECT_RECORD} WHERE kind = 'decision' AND model = $1 AND idx < $2 \
+             ORDER BY idx DESC LIMIT $3"
+        );
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_records(&sql, &[&model, &before, &limit])
+    }
+
     /// One index seek per kind, in one query.
     fn last_of_kinds(&self, kinds: &[RecordKind]) -> Result<Option<u64>, LedgerError> {
         let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
@@ -697,6 +712,14 @@ impl Store for PgStore {
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
         self.read_checkpoints("SELECT size, note FROM checkpoints ORDER BY size", &[])
+    }
+
+    fn latest_checkpoints(&self, n: u64) -> Result<Vec<(u64, String)>, LedgerError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.read_checkpoints(
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT $1",
+            &[&n],
+        )
     }
 
     fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {

@@ -304,6 +304,30 @@ impl Store for SqliteStore {
         self.query_records(&sql, [model])
     }
 
+    fn decisions_for_model_before(
+        &self,
+        model: &str,
+        before: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        if self.version < MODEL_INDEX_VERSION {
+            let mut all = super::store::scan_decisions_for_model(self, model)?;
+            all.retain(|r| r.index < before);
+            all.reverse();
+            all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            return Ok(all);
+        }
+        // The index's entries for one model are in rowid (= idx) order: a range read from
+        // `before` downwards.
+        let sql = format!(
+            "{SELECT_RECORD} WHERE kind = 'decision' AND {DECISION_MODEL} = ?1 AND idx < ?2 \
+             ORDER BY idx DESC LIMIT ?3"
+        );
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query_records(&sql, rusqlite::params![model, before, limit])
+    }
+
     fn put_attestation(&mut self, digest: &str, bytes: &[u8]) -> Result<(), LedgerError> {
         attest::check(digest, bytes)?;
         self.writable()?;
@@ -392,12 +416,17 @@ impl Store for SqliteStore {
 
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
         self.has_tree("checkpoints")?;
-        Ok(tree::checkpoints(&self.conn, true)?.into_iter().next())
+        Ok(tree::checkpoints(&self.conn, Some(1))?.into_iter().next())
     }
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
         self.has_tree("checkpoints")?;
-        tree::checkpoints(&self.conn, false)
+        tree::checkpoints(&self.conn, None)
+    }
+
+    fn latest_checkpoints(&self, n: u64) -> Result<Vec<(u64, String)>, LedgerError> {
+        self.has_tree("checkpoints")?;
+        tree::checkpoints(&self.conn, Some(n))
     }
 
     fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {

@@ -194,6 +194,23 @@ pub trait Store: Send {
         scan_decisions_for_model(self, model)
     }
 
+    /// At most `limit` of the `decision` records naming `model` whose index is below `before`,
+    /// newest first: one page of a model's decisions, read from the same index as
+    /// [`Store::decisions_for_model`] without reading the rest. The default pages
+    /// [`Store::decisions_for_model`].
+    fn decisions_for_model_before(
+        &self,
+        model: &str,
+        before: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        let mut all = self.decisions_for_model(model)?;
+        all.retain(|r| r.index < before);
+        all.reverse();
+        all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(all)
+    }
+
     /// The index of the newest record of any of `kinds`, or `None` if there is none. Cheap in
     /// durable stores (an index lookup per kind): callers use it to tell whether state derived
     /// from those records has moved. The default reads every record of each kind.
@@ -338,6 +355,15 @@ pub trait Store: Send {
         Ok(Vec::new())
     }
 
+    /// The `n` stored checkpoints with the largest sizes, largest first. Durable stores read
+    /// only those; the default takes them from [`Store::checkpoints`].
+    fn latest_checkpoints(&self, n: u64) -> Result<Vec<(u64, String)>, LedgerError> {
+        let mut all = self.checkpoints()?;
+        all.reverse();
+        all.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(all)
+    }
+
     /// The smallest stored checkpoint that covers record `index` (size greater than `index`),
     /// if any: the first signed tree head that included the record. Durable stores answer from
     /// an index; the default scans [`Store::checkpoints`].
@@ -391,6 +417,15 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn decisions_for_model(&self, model: &str) -> Result<Vec<StoredRecord>, LedgerError> {
         (**self).decisions_for_model(model)
+    }
+
+    fn decisions_for_model_before(
+        &self,
+        model: &str,
+        before: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
+        (**self).decisions_for_model_before(model, before, limit)
     }
 
     fn last_of_kinds(&self, kinds: &[RecordKind]) -> Result<Option<u64>, LedgerError> {
@@ -477,6 +512,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, LedgerError> {
         (**self).checkpoints()
+    }
+
+    fn latest_checkpoints(&self, n: u64) -> Result<Vec<(u64, String)>, LedgerError> {
+        (**self).latest_checkpoints(n)
     }
 
     fn first_checkpoint_after(&self, index: u64) -> Result<Option<(u64, String)>, LedgerError> {

@@ -96,8 +96,6 @@ function watch(page) {
   page.on("console", (msg) => {
     if (msg.type() !== "error") return;
     const at = msg.location()?.url || "";
-    // Chromium asks every new origin for /favicon.ico, which is not the console's.
-    if (new URL(at || "about:blank", "about:blank").pathname === "/favicon.ico") return;
     problem(`browser console error: ${msg.text()}${at ? ` (${at})` : ""}`);
   });
   page.on("pageerror", (err) => problem(`uncaught page error: ${err.message}`));

@@ -233,18 +233,23 @@ pub(super) fn first_checkpoint_after(
 /// Checkpoints by increasing size; only the largest when `latest_only`.
 pub(super) fn checkpoints(
     conn: &Connection,
-    latest_only: bool,
+    latest: Option<u64>,
 ) -> Result<Vec<(u64, String)>, LedgerError> {
-    let sql = if latest_only {
-        "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
-    } else {
-        "SELECT size, note FROM checkpoints ORDER BY size"
+    let (sql, limit) = match latest {
+        Some(n) => (
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT ?1",
+            i64::try_from(n).unwrap_or(i64::MAX),
+        ),
+        None => (
+            "SELECT size, note FROM checkpoints ORDER BY size LIMIT ?1",
+            -1,
+        ),
     };
     let mut stmt = conn
         .prepare_cached(sql)
         .map_err(storage("preparing a checkpoint query"))?;
     let rows = stmt
-        .query_map([], |row| {
+        .query_map([limit], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
         })
         .map_err(storage("reading checkpoints"))?;

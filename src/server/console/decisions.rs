@@ -290,22 +290,26 @@ fn search(store: &dyn Store, f: &Filters, before: Option<u64>) -> Result<Listing
     // The lowest index searched so far (everything from it up to `before` was looked at).
     let mut at = before;
     if let Some(model) = &f.model {
-        let candidates = store.decisions_for_model(model)?;
-        let older = &candidates[..candidates.partition_point(|r| r.index < before)];
-        let mut stopped = false;
-        for r in older.iter().rev() {
-            if rows.len() == want {
+        // Pages of the model's index, newest first, within the same budget.
+        let mut exhausted = false;
+        while rows.len() < want && scanned < SCAN_BUDGET {
+            let n = SCAN_CHUNK.min(SCAN_BUDGET - scanned);
+            let chunk = store.decisions_for_model_before(model, at, n)?;
+            let last = chunk.len() < usize::try_from(n).unwrap_or(usize::MAX);
+            for r in &chunk {
+                if rows.len() == want {
+                    break;
+                }
+                scanned += 1;
+                at = r.index;
+                rows.extend(matching_row(r, f, &needles));
+            }
+            if last && rows.len() < want {
+                exhausted = true;
                 break;
             }
-            if scanned == SCAN_BUDGET {
-                stopped = true;
-                break;
-            }
-            scanned += 1;
-            at = r.index;
-            rows.extend(matching_row(r, f, &needles));
         }
-        if !stopped && rows.len() < want {
+        if exhausted {
             at = 0;
         }
     } else {

@@ -75,6 +75,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/logout", post(login::logout))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/console.js", get(script))
+        .route("/console/assets/favicon.svg", get(icon))
         .route("/console/decisions", get(decisions::list))
         .route("/console/decisions/{index}", get(decisions::page))
         .route("/console/models", get(models::list))
@@ -122,6 +123,10 @@ async fn script() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("assets/console.js"),
     )
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", include_str!("assets/favicon.svg"))
 }
 
 fn asset(media: &'static str, body: &'static str) -> Response {
@@ -254,6 +259,7 @@ pub fn page(viewer: &Viewer, section: Section, title: &str, body: Markup) -> Mar
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · modelgate" }
+                link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/console/assets/console.css";
                 script src="/console/assets/console.js" defer {}
             }
@@ -298,6 +304,7 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · modelgate" }
+                link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/console/assets/console.css";
             }
             body {
