@@ -202,6 +202,9 @@ async fn main() {
     tokens.save(&f.ws.tokens_path()).unwrap();
     let ws = Workspace::open(f.dir.path()).unwrap();
     let state = Arc::new(AppState::open(ws, Arc::new(FixedClock(as_of))).unwrap());
+    // As `modelgate serve` does: the console's inventory starts loading with the server.
+    let server_started = Instant::now();
+    state.console.models.start_loading(&state.ws);
     let cookie = sign_in(&state, &auditor).await;
 
     let model = format!("model-{:05}", 42 % models.max(1));
@@ -253,14 +256,23 @@ async fn main() {
     );
     println!("| page | bytes | first after start ms | p50 ms | p90 ms | max ms ({RUNS} runs) |");
     println!("|---|---|---|---|---|---|");
+    let mut waited_for_inventory = None;
     for (name, path) in &pages {
-        let (first, cold) = send(&state, "GET", path, &cookie, None).await;
-        assert_eq!(
-            first.status,
-            200,
-            "{path}: {}",
-            String::from_utf8_lossy(&first.body)
-        );
+        // The first request after start. A page that answers "loading" (the inventory's first
+        // load, started with the server, is not done) is asked again, as the page itself does;
+        // the time counted is then from the first ask to the rendered page.
+        let asked = Instant::now();
+        let (first, cold) = loop {
+            let (answer, took) = send(&state, "GET", path, &cookie, None).await;
+            let text = String::from_utf8_lossy(&answer.body).into_owned();
+            assert_eq!(answer.status, 200, "{path}: {text}");
+            if !text.contains("The inventory is being read") {
+                let waited = waited_for_inventory.is_some_and(|(p, _)| p == path);
+                break (answer, if waited { asked.elapsed() } else { took });
+            }
+            waited_for_inventory.get_or_insert((path, server_started.elapsed()));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let mut warm = Vec::new();
         for _ in 0..RUNS {
             let (answer, took) = send(&state, "GET", path, &cookie, None).await;
@@ -276,6 +288,13 @@ async fn main() {
             ms(pct(&warm, 0.9)),
             ms(*warm.last().unwrap())
         );
+    }
+    match waited_for_inventory {
+        Some((path, at)) => println!(
+            "\n`{path}` was asked {:.1} s after the server started, while the console's inventory was still loading (it answered with the progress page until then; its first time above includes the wait).",
+            at.as_secs_f64()
+        ),
+        None => println!("\nThe console's inventory (loaded in the background from server start) was ready before any page needed it."),
     }
     let (pack, took) = send(
         &state,

@@ -231,9 +231,21 @@ impl Session {
         }
     }
 
-    /// `GET path` in this session.
+    /// `GET path` in this session. A page that says the inventory is still loading (its first
+    /// load runs in the background) is asked again until it is not (at most 60 s).
     pub async fn get(&self, path: &str) -> Page {
-        send_to(&self.state, "GET", path, &[(SESSION, &self.cookie)], None).await
+        let started = std::time::Instant::now();
+        loop {
+            let page = send_to(&self.state, "GET", path, &[(SESSION, &self.cookie)], None).await;
+            let loading = page.status == StatusCode::OK
+                && page
+                    .text()
+                    .contains("The inventory is being read from the ledger");
+            if !loading || started.elapsed() > std::time::Duration::from_secs(60) {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Posts a form in this session.

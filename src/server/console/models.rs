@@ -3,12 +3,18 @@
 //! Both pages read the inventory ([`crate::inventory`]) through [`Cache`]: the folded inventory
 //! kept in memory with the ledger size it covers, folded forward by the records appended since
 //! on each request ([`crate::inventory::advance`]), so a page costs the new records, not a fold
-//! of the whole ledger. The list's rows (listing, completeness, findings per model) are kept
-//! too, rebuilt only when the ledger grew or the minute changed (findings depend on the time).
-//! Completeness, findings and the listing are the library's; this module only arranges them.
+//! of the whole ledger. The first load (from the inventory snapshot beside the ledger when it
+//! matches, else a fold of every record: about 1 s and 10 s at 1,000,000 records) runs in the
+//! background, started when the server starts ([`Cache::start_loading`]); until it is done the
+//! pages say how far it has come and reload themselves, instead of holding a request past its
+//! deadline. The list's rows (listing, completeness, findings per model) are kept too, rebuilt
+//! when the ledger grew or the minute changed (findings depend on the time), but no more often
+//! than keeps rebuilding under 5 % of the time ([`REBUILD_SHARE`]). Completeness, findings and
+//! the listing are the library's; this module only arranges them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::extract::{RawQuery, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, ETAG};
@@ -32,6 +38,7 @@ use crate::inventory::{
 use crate::ledger::Store;
 use crate::server::state::AppState;
 use crate::server::ApiPath;
+use crate::workspace::Workspace;
 
 /// Models per list page.
 pub const PAGE_SIZE: usize = 100;
@@ -39,14 +46,44 @@ pub const PAGE_SIZE: usize = 100;
 /// Approvals expiring within this many days are marked.
 pub const EXPIRING_DAYS: i64 = 30;
 
-/// The inventory the models pages read, folded forward as the ledger grows.
+/// The list's rows are rebuilt at most this share of the time: after a rebuild that took `t`,
+/// the rows serve for `t / REBUILD_SHARE` even if the ledger grew (at 1,000,000 records a
+/// rebuild takes about 0.3 s, so a busy ledger's list lags by up to about 6 s; a small ledger's
+/// list follows every record).
+pub const REBUILD_SHARE: u32 = 20;
+
+/// How long a page waits for the first load before it answers with its progress instead.
+pub const FIRST_LOAD_WAIT: Duration = Duration::from_millis(500);
+
+/// The inventory the models pages (and the overview, when no report is kept) read, folded
+/// forward as the ledger grows.
 ///
-/// The first request after the server starts pays the load (from the inventory snapshot
-/// beside the ledger when it matches, else a fold of the whole ledger); every later request
-/// folds only the records appended since. Requests take turns on one lock while folding.
+/// The first load runs on a thread of its own ([`Cache::start_loading`]); every later request
+/// folds only the records appended since, taking turns on one lock.
 #[derive(Debug, Default)]
 pub struct Cache {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+    /// The first load: whether it runs, how far it came, why it failed.
+    first: Arc<Mutex<FirstLoad>>,
+}
+
+/// The state of the first load.
+#[derive(Debug, Default, Clone)]
+struct FirstLoad {
+    running: bool,
+    /// (records folded, records to fold).
+    progress: (u64, u64),
+    /// Why the last attempt failed (the next request tries again).
+    failed: Option<String>,
+}
+
+/// What a page gets from the cache: the inventory's answer, or how far its first load came.
+#[derive(Debug)]
+pub enum Loaded<T> {
+    /// The inventory is loaded and covers the ledger.
+    Ready(T),
+    /// It is being loaded: records folded so far, records to fold (0 before the first chunk).
+    Loading(u64, u64),
 }
 
 #[derive(Debug, Default)]
@@ -57,11 +94,145 @@ struct Inner {
     rows: Option<Arc<Rows>>,
 }
 
+impl Cache {
+    /// Starts the first load of the inventory on a thread of its own, unless it is loaded or
+    /// loading. The server calls it when it starts; pages call it when they find it missing.
+    pub fn start_loading(&self, ws: &Workspace) {
+        {
+            let Ok(mut first) = self.first.lock() else {
+                return;
+            };
+            let loaded = self.inner.try_lock().is_ok_and(|i| i.folded.is_some());
+            if first.running || loaded {
+                return;
+            }
+            first.running = true;
+            first.progress = (0, 0);
+        }
+        // The thread holds the cache and the workspace, not the server state: a shutdown does
+        // not wait for it.
+        let (ws, inner, first) = (ws.clone(), Arc::clone(&self.inner), Arc::clone(&self.first));
+        let spawned = std::thread::Builder::new()
+            .name("console-inventory".to_owned())
+            .spawn(move || {
+                let outcome = first_load(&ws, &first);
+                if let Ok(mut first) = first.lock() {
+                    first.running = false;
+                    first.failed = outcome.as_ref().err().map(|e| e.message.clone());
+                }
+                match outcome {
+                    Ok(folded) => {
+                        if let Ok(mut inner) = inner.lock() {
+                            inner.folded.get_or_insert(folded);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e.message, "the console's inventory did not load")
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the console's inventory loader did not start");
+            if let Ok(mut first) = self.first.lock() {
+                first.running = false;
+                first.failed = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Runs `f` on the inventory brought up to the ledger's size, or says how far the first
+    /// load came (starting it if it is not running). A first load that failed is reported,
+    /// and started again.
+    fn with<T>(
+        &self,
+        state: &Arc<AppState>,
+        store: &dyn Store,
+        f: impl FnOnce(&mut Inner) -> Result<T, PageError>,
+    ) -> Result<Loaded<T>, PageError> {
+        let mut inner = self.lock()?;
+        if inner.folded.is_none() {
+            drop(inner);
+            let failed = self.first.lock().ok().and_then(|mut f| f.failed.take());
+            self.start_loading(&state.ws);
+            if let Some(why) = failed {
+                return Err(PageError::internal(format!(
+                    "the inventory did not load: {why}"
+                )));
+            }
+            // A small ledger loads at once: wait a little before answering "loading".
+            let waited = Instant::now();
+            while self.first.lock().is_ok_and(|f| f.running) && waited.elapsed() < FIRST_LOAD_WAIT {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            inner = self.lock()?;
+            if inner.folded.is_none() {
+                let (done, total) = self.first.lock().map(|f| f.progress).unwrap_or((0, 0));
+                return Ok(Loaded::Loading(done, total));
+            }
+        }
+        inner.refresh(store)?;
+        f(&mut inner).map(Loaded::Ready)
+    }
+
+    /// The inventory report as of `options.as_of` over the cached inventory (the trust store
+    /// as of then for key expiries), as `GET /v1/reports/inventory` computes it from the
+    /// ledger.
+    pub fn report(
+        &self,
+        state: &Arc<AppState>,
+        store: &dyn Store,
+        options: &ReportOptions,
+    ) -> Result<Loaded<crate::inventory::Report>, PageError> {
+        let trust = crate::inventory::trust_as_of(store, &crate::clock::rfc3339(options.as_of))
+            .map_err(inventory_error)?;
+        self.with(state, store, |inner| {
+            let (inv, _) = inner.inventory()?;
+            Ok(build_report(inv, &trust, options))
+        })
+    }
+}
+
+/// Loads the inventory from scratch (through the snapshot when it matches), recording progress.
+fn first_load(ws: &Workspace, first: &Mutex<FirstLoad>) -> Result<(Inventory, u64), PageError> {
+    let store = ws
+        .read_store()
+        .map_err(|e| PageError::internal(e.to_string()))?;
+    let path = ws.inventory_snapshot_path();
+    let mut progress = |done: u64, total: u64| {
+        if let Ok(mut first) = first.lock() {
+            first.progress = (done, total);
+        }
+    };
+    // Without `as_of`, every record folded is counted: `records` is the size covered.
+    let inv =
+        load_with_snapshot(&*store, None, Some(&path), &mut progress).map_err(inventory_error)?;
+    let covered = inv.records;
+    Ok((inv, covered))
+}
+
+/// The page shown while the first load runs: progress, and a reload every two seconds.
+pub fn loading_notice(done: u64, total: u64) -> Markup {
+    html! {
+        meta http-equiv="refresh" content="2";
+        p role="status" {
+            "The inventory is being read from the ledger for the first time since the server started"
+            @if total > 0 { ": " (done) " of " (total) " records" }
+            ". This page reloads itself."
+        }
+        @if total > 0 {
+            progress max=(total) value=(done) aria-label="Records read" { (done) " of " (total) }
+        }
+    }
+}
+
 /// The list page's rows of every model, by name.
 #[derive(Debug)]
 struct Rows {
     covered: u64,
     minute: i64,
+    /// When they were built and how long that took.
+    built: Instant,
+    took: Duration,
     rows: Vec<Row>,
 }
 
@@ -94,23 +265,13 @@ impl Cache {
 }
 
 impl Inner {
-    /// Brings the inventory up to the ledger's current size: loads it the first time, folds the
-    /// new records afterwards. A failed fold drops the inventory (the next request loads anew).
-    fn refresh(&mut self, state: &AppState, store: &dyn Store) -> Result<(), PageError> {
-        let result = match self.folded.take() {
-            Some((mut inv, covered)) => {
-                advance(store, &mut inv, covered).map(|covered| (inv, covered))
-            }
-            None => {
-                let path = state.ws.inventory_snapshot_path();
-                // Without `as_of`, every record folded is counted: `records` is the size covered.
-                load_with_snapshot(store, None, Some(&path), &mut |_, _| {}).map(|inv| {
-                    let covered = inv.records;
-                    (inv, covered)
-                })
-            }
-        };
-        self.folded = Some(result.map_err(inventory_error)?);
+    /// Folds the records appended since into the loaded inventory. A failed fold drops the
+    /// inventory (the next request loads it anew).
+    fn refresh(&mut self, store: &dyn Store) -> Result<(), PageError> {
+        if let Some((mut inv, covered)) = self.folded.take() {
+            let covered = advance(store, &mut inv, covered).map_err(inventory_error)?;
+            self.folded = Some((inv, covered));
+        }
         Ok(())
     }
 
@@ -248,31 +409,45 @@ pub async fn list(
         },
     };
     let worker = Arc::clone(&state);
-    let rows = blocking(move || {
+    let loaded = blocking(move || {
         let state = worker;
         let reader = state.readers.checkout()?;
         let store = reader.store()?;
-        let mut inner = state.console.models.lock()?;
-        inner.refresh(&state, store)?;
-        let now = state.clock.now();
-        let minute = now.unix_timestamp().div_euclid(60);
-        let (inv, covered) = inner.inventory()?;
-        if let Some(rows) = inner
-            .rows
-            .as_ref()
-            .filter(|r| r.covered == covered && r.minute == minute)
-        {
-            return Ok(Arc::clone(rows));
-        }
-        let rows = Arc::new(Rows {
-            covered,
-            minute,
-            rows: build_rows(inv, &options(&state, now)),
-        });
-        inner.rows = Some(Arc::clone(&rows));
-        Ok(rows)
+        state.console.models.with(&state, store, |inner| {
+            let now = state.clock.now();
+            let minute = now.unix_timestamp().div_euclid(60);
+            let (inv, covered) = inner.inventory()?;
+            if let Some(rows) = inner.rows.as_ref().filter(|r| {
+                (r.covered == covered && r.minute == minute)
+                    || r.built.elapsed() < r.took * REBUILD_SHARE
+            }) {
+                return Ok(Arc::clone(rows));
+            }
+            let started = Instant::now();
+            let built = build_rows(inv, &options(&state, now));
+            let rows = Arc::new(Rows {
+                covered,
+                minute,
+                built: Instant::now(),
+                took: started.elapsed(),
+                rows: built,
+            });
+            inner.rows = Some(Arc::clone(&rows));
+            Ok(rows)
+        })
     })
     .await?;
+    let rows = match loaded {
+        Loaded::Ready(rows) => rows,
+        Loaded::Loading(done, total) => {
+            return Ok(layout(
+                &viewer,
+                Section::Models,
+                "Models",
+                loading_notice(done, total),
+            ))
+        }
+    };
     let needle = q.to_lowercase();
     let matching: Vec<&Row> = rows
         .rows
@@ -392,14 +567,12 @@ pub async fn page(
 ) -> Result<Markup, PageError> {
     let worker = Arc::clone(&state);
     let model = name.clone();
-    let (listed, entry, found, now) = blocking(move || {
+    let loaded = blocking(move || {
         let state = worker;
         let reader = state.readers.checkout()?;
         let store = reader.store()?;
         let mut one = Inventory::default();
-        {
-            let mut inner = state.console.models.lock()?;
-            inner.refresh(&state, store)?;
+        let loaded = state.console.models.with(&state, store, |inner| {
             let (inv, _) = inner.inventory()?;
             let entry = inv.models.get(&model).ok_or_else(|| {
                 PageError::not_found(format!(
@@ -407,6 +580,10 @@ pub async fn page(
                 ))
             })?;
             one.models.insert(model.clone(), entry.clone());
+            Ok(())
+        })?;
+        if let Loaded::Loading(done, total) = loaded {
+            return Ok(Err((done, total)));
         }
         let now = state.clock.now();
         let found = findings(&one, &options(&state, now));
@@ -417,10 +594,13 @@ pub async fn page(
             )
         })?;
         let entry = one.models.remove(&model).unwrap_or_default();
-        Ok((listed, entry, found, now))
+        Ok(Ok((listed, entry, found, now)))
     })
     .await?;
-    let body = model_body(&name, &listed, &entry, &found, now);
+    let body = match loaded {
+        Ok((listed, entry, found, now)) => model_body(&name, &listed, &entry, &found, now),
+        Err((done, total)) => loading_notice(done, total),
+    };
     Ok(layout(&viewer, Section::Models, &name, body))
 }
 

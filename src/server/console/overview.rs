@@ -4,9 +4,10 @@
 //! The KPIs, findings, expiries and weekly counts come from the latest kept inventory report
 //! (`[[reports]]` schedules keep one; `docs/reports.md`). Its JSON is parsed once per kept
 //! report and only a summary is held ([`Cache`]): a 1,000,000-record ledger's report is
-//! about 20 MB of JSON. Without a kept report the overview computes one through the inventory
-//! (as `GET /v1/reports/inventory` does) and reuses it for [`COMPUTED_FOR`]; the page says which
-//! it shows. The checkpoint is opened under the engine's key and its root compared with the
+//! about 20 MB of JSON. Without a kept report the overview computes one over the models pages'
+//! inventory ([`super::models::Cache`], folded forward as the ledger grows) and reuses it for
+//! [`COMPUTED_FOR`]; the page says which it shows, and while that inventory's first load runs
+//! it says how far it came. The checkpoint is opened under the engine's key and its root compared with the
 //! ledger's own tree on every render (a few node reads).
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use axum::extract::State;
 use maud::{html, Markup};
 use time::OffsetDateTime;
 
+use super::models::{loading_notice, Loaded};
 use super::{blocking, page as layout, short, PageError, Section, Viewer};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::engine::audit::{self, CheckpointStatus};
@@ -101,7 +103,7 @@ pub struct Cache {
 
 impl Cache {
     /// The summary of the latest kept report, or of one computed now when none is kept.
-    fn summary(&self, state: &AppState) -> Result<Arc<Summary>, PageError> {
+    fn summary(&self, state: &Arc<AppState>) -> Result<Loaded<Arc<Summary>>, PageError> {
         let latest = {
             let reader = state.readers.checkout()?;
             scheduled::list(reader.store()?)
@@ -120,7 +122,7 @@ impl Cache {
                 _ => false,
             };
             if fresh {
-                return Ok(Arc::clone(summary));
+                return Ok(Loaded::Ready(Arc::clone(summary)));
             }
         }
         let (source, summary) = match latest {
@@ -141,10 +143,15 @@ impl Cache {
             None => {
                 let options =
                     ReportOptions::new(state.clock.now(), state.ws.production_environments());
-                let report = state
-                    .ws
-                    .inventory_report(&options, &mut |_, _| {})
-                    .map_err(report_error)?;
+                let reader = state.readers.checkout()?;
+                let report = match state
+                    .console
+                    .models
+                    .report(state, reader.store()?, &options)?
+                {
+                    Loaded::Ready(report) => report,
+                    Loaded::Loading(done, total) => return Ok(Loaded::Loading(done, total)),
+                };
                 let source =
                     "a report computed now: no report is kept yet (schedule one with `[[reports]]` in modelgate.toml)"
                         .to_owned();
@@ -156,7 +163,7 @@ impl Cache {
         };
         let summary = Arc::new(summary);
         *held = Some((source, Arc::clone(&summary)));
-        Ok(summary)
+        Ok(Loaded::Ready(summary))
     }
 }
 
@@ -206,11 +213,16 @@ pub async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<
         Ok((ledger, summary, state.clock.now()))
     })
     .await?;
+    let (summary, loading) = match summary {
+        Loaded::Ready(s) => (Some(s), None),
+        Loaded::Loading(done, total) => (None, Some(loading_notice(done, total))),
+    };
     Ok(layout(
         &viewer,
         Section::Overview,
         "Overview",
         html! {
+            @if let Some(notice) = loading { (notice) }
             div.cards {
                 section.card aria-labelledby="ledger-h" {
                     h2 #ledger-h { "Ledger" }
@@ -218,25 +230,35 @@ pub async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<
                 }
                 section.card aria-labelledby="findings-h" {
                     h2 #findings-h { "Open findings" }
-                    (findings_card(&summary))
+                    (from_report(&summary, |s| findings_card(s)))
                 }
                 section.card aria-labelledby="expiring-h" {
                     h2 #expiring-h { "Expiring in the next 30 days" }
-                    (expiring_card(&summary, now))
+                    (from_report(&summary, |s| expiring_card(s, now)))
                 }
             }
-            p.small { "KPIs, findings, expiries and weekly counts from " (summary.source)
-                ", as of " (summary.as_of) "; population " (summary.population) " model versions." }
+            @if let Some(summary) = &summary {
+                p.small { "KPIs, findings, expiries and weekly counts from " (summary.source)
+                    ", as of " (summary.as_of) "; population " (summary.population) " model versions." }
+            }
             section aria-labelledby="kpi-h" {
                 h2 #kpi-h { "KPIs per tier" }
-                (kpi_gauges(&summary))
+                (from_report(&summary, |s| kpi_gauges(s)))
             }
             section aria-labelledby="weeks-h" {
                 h2 #weeks-h { "Decisions per week" }
-                (weekly_chart(&summary.weeks))
+                (from_report(&summary, |s| weekly_chart(&s.weeks)))
             }
         },
     ))
+}
+
+/// A part of the page drawn from the report, or a placeholder while the inventory loads.
+fn from_report(summary: &Option<Arc<Summary>>, part: impl Fn(&Summary) -> Markup) -> Markup {
+    match summary {
+        Some(s) => part(s),
+        None => html! { p.small { "Waiting for the inventory (above)." } },
+    }
 }
 
 fn ledger_card(l: &LedgerStatus) -> Markup {
