@@ -230,7 +230,7 @@ pub async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<
                 }
                 section.card aria-labelledby="findings-h" {
                     h2 #findings-h { "Open findings" }
-                    (from_report(&summary, |s| findings_card(s)))
+                    (from_report(&summary, findings_card))
                 }
                 section.card aria-labelledby="expiring-h" {
                     h2 #expiring-h { "Expiring in the next 30 days" }
@@ -243,7 +243,7 @@ pub async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> Result<
             }
             section aria-labelledby="kpi-h" {
                 h2 #kpi-h { "KPIs per tier" }
-                (from_report(&summary, |s| kpi_gauges(s)))
+                (from_report(&summary, kpi_gauges))
             }
             section aria-labelledby="weeks-h" {
                 h2 #weeks-h { "Decisions per week" }
