@@ -204,7 +204,10 @@ async fn main() {
     let state = Arc::new(AppState::open(ws, Arc::new(FixedClock(as_of))).unwrap());
     // As `modelgate serve` does: the console's inventory starts loading with the server.
     let server_started = Instant::now();
-    state.console.models.start_loading(&state.ws);
+    state
+        .console
+        .models
+        .start_loading(&state.ws, Arc::clone(&state.clock));
     let cookie = sign_in(&state, &auditor).await;
 
     let model = format!("model-{:05}", 42 % models.max(1));

@@ -123,6 +123,15 @@ fn only_the_mlflow_client_touches_http_clients_and_hmac() {
 }
 
 #[test]
+fn only_the_console_renders_html_with_maud() {
+    assert_only(
+        |p| p.starts_with("server/console/"),
+        &["maud::", "use maud"],
+        "only server::console may import maud",
+    );
+}
+
+#[test]
 fn policy_does_no_io_after_load_and_checks_no_signatures() {
     assert_only(
         |p| !p.starts_with("policy/") || p == "policy/bundle.rs" || p == "policy/cases.rs",

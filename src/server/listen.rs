@@ -49,7 +49,10 @@ pub async fn serve_until(
 ) -> Result<(), ApiError> {
     let state = Arc::new(state);
     // The console's inventory loads in the background from the start, not on its first page.
-    state.console.models.start_loading(&state.ws);
+    state
+        .console
+        .models
+        .start_loading(&state.ws, Arc::clone(&state.clock));
     let app = router(Arc::clone(&state));
     // The report scheduler stops as soon as shutdown begins (or serving fails).
     let stop = Arc::new(tokio::sync::watch::Sender::new(false));

@@ -13,7 +13,9 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Stopwatch;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -60,7 +62,7 @@ struct Job {
     by: String,
     /// When it started (the server clock).
     started_at: OffsetDateTime,
-    started: Instant,
+    started: Stopwatch,
     /// Records verified so far.
     done: u64,
     /// Records the walk covers (the head's size), once the walk has read it.
@@ -104,7 +106,7 @@ impl VerifyJobs {
             id,
             by: by.to_owned(),
             started_at: now,
-            started: Instant::now(),
+            started: Stopwatch::start(),
             done: 0,
             total: None,
             elapsed: None,

@@ -14,7 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::{Clock, Stopwatch};
 
 use axum::extract::{RawQuery, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, ETAG};
@@ -96,8 +98,9 @@ struct Inner {
 
 impl Cache {
     /// Starts the first load of the inventory on a thread of its own, unless it is loaded or
-    /// loading. The server calls it when it starts; pages call it when they find it missing.
-    pub fn start_loading(&self, ws: &Workspace) {
+    /// loading, and then builds the list's rows as of `clock`'s now. The server calls it when
+    /// it starts; pages call it when they find it missing.
+    pub fn start_loading(&self, ws: &Workspace, clock: Arc<dyn Clock>) {
         {
             let Ok(mut first) = self.first.lock() else {
                 return;
@@ -123,7 +126,14 @@ impl Cache {
                 match outcome {
                     Ok(folded) => {
                         if let Ok(mut inner) = inner.lock() {
-                            inner.folded.get_or_insert(folded);
+                            let inner = &mut *inner;
+                            let (inv, covered) = inner.folded.get_or_insert(folded);
+                            if inner.rows.is_none() {
+                                let now = clock.now();
+                                let options = ReportOptions::new(now, ws.production_environments());
+                                inner.rows =
+                                    Some(Arc::new(Rows::build(inv, *covered, now, &options)));
+                            }
                         }
                     }
                     Err(e) => {
@@ -153,14 +163,14 @@ impl Cache {
         if inner.folded.is_none() {
             drop(inner);
             let failed = self.first.lock().ok().and_then(|mut f| f.failed.take());
-            self.start_loading(&state.ws);
+            self.start_loading(&state.ws, Arc::clone(&state.clock));
             if let Some(why) = failed {
                 return Err(PageError::internal(format!(
                     "the inventory did not load: {why}"
                 )));
             }
             // A small ledger loads at once: wait a little before answering "loading".
-            let waited = Instant::now();
+            let waited = Stopwatch::start();
             while self.first.lock().is_ok_and(|f| f.running) && waited.elapsed() < FIRST_LOAD_WAIT {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -231,7 +241,7 @@ struct Rows {
     covered: u64,
     minute: i64,
     /// When they were built and how long that took.
-    built: Instant,
+    built: Stopwatch,
     took: Duration,
     rows: Vec<Row>,
 }
@@ -326,6 +336,21 @@ fn completeness(facts: &Facts, tier: Option<i64>) -> (usize, usize) {
     let criteria = facts.criteria(tier.unwrap_or(0));
     let met = criteria.iter().filter(|(_, c)| c.complete).count();
     (met, criteria.len())
+}
+
+impl Rows {
+    /// The rows of every model of `inv` (covering `covered` records) as of `now`.
+    fn build(inv: &Inventory, covered: u64, now: OffsetDateTime, options: &ReportOptions) -> Rows {
+        let started = Stopwatch::start();
+        let rows = build_rows(inv, options);
+        Rows {
+            covered,
+            minute: now.unix_timestamp().div_euclid(60),
+            built: Stopwatch::start(),
+            took: started.elapsed(),
+            rows,
+        }
+    }
 }
 
 fn build_rows(inv: &Inventory, options: &ReportOptions) -> Vec<Row> {
@@ -423,15 +448,7 @@ pub async fn list(
             }) {
                 return Ok(Arc::clone(rows));
             }
-            let started = Instant::now();
-            let built = build_rows(inv, &options(&state, now));
-            let rows = Arc::new(Rows {
-                covered,
-                minute,
-                built: Instant::now(),
-                took: started.elapsed(),
-                rows: built,
-            });
+            let rows = Arc::new(Rows::build(inv, covered, now, &options(&state, now)));
             inner.rows = Some(Arc::clone(&rows));
             Ok(rows)
         })
@@ -470,6 +487,7 @@ pub async fn list(
             }
             button type="submit" { "Filter" }
         }
+        p.small { (rows.rows.len()) " models, as of the ledger's first " (rows.covered) " records." }
         @if !q.is_empty() {
             p role="status" { (matching.len()) " models whose name contains “" (q) "”." }
         }

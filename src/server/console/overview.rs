@@ -12,7 +12,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Stopwatch;
 
 use axum::extract::State;
 use maud::{html, Markup};
@@ -87,12 +89,12 @@ impl Summary {
 }
 
 /// Which report a cached summary came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Source {
     /// The kept report at this ledger index.
     Kept(u64),
     /// Computed at this instant.
-    Computed(Instant),
+    Computed(Stopwatch),
 }
 
 /// The summary of the report the overview shows.
@@ -156,7 +158,7 @@ impl Cache {
                     "a report computed now: no report is kept yet (schedule one with `[[reports]]` in modelgate.toml)"
                         .to_owned();
                 (
-                    Source::Computed(Instant::now()),
+                    Source::Computed(Stopwatch::start()),
                     Summary::of(report, source),
                 )
             }
