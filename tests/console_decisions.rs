@@ -540,3 +540,49 @@ async fn unknown_and_non_decision_records_are_not_found() {
         .await
         .expect(404);
 }
+
+#[tokio::test]
+async fn an_until_bound_starts_the_search_at_that_time_past_any_budget() {
+    let api = Api::new();
+    let old = decide(&api, "fraud-scorer", "1.0.0", "production", true).await;
+    // A day later, more records than one request scans.
+    let budget = modelgate::server::console::decisions::SCAN_BUDGET;
+    let mut store = api.state.ws.store().unwrap();
+    let later = common::now() + time::Duration::days(1);
+    let drafts: Vec<RecordDraft> = (0..budget + 100)
+        .map(|i| RecordDraft {
+            kind: RecordKind::Observation,
+            time: later,
+            body: serde_json::json!({ "note": i }),
+        })
+        .collect();
+    store.append(&drafts).unwrap();
+    let session = Session::sign_in(&api).await;
+    let until = modelgate::clock::rfc3339(common::now() + time::Duration::hours(1));
+    let page = session
+        .get(&format!("/console/decisions?until={until}"))
+        .await
+        .expect(200);
+    assert_eq!(listed(&page), vec![old.index]);
+    assert!(!page.text().contains("not searched"), "{}", page.text());
+    // The index found by bisecting record times is the first record of the later day.
+    let size = store.size().unwrap();
+    assert_eq!(
+        modelgate::ledger::first_at_or_after(&*store, size, later).unwrap(),
+        size - budget - 100
+    );
+    assert_eq!(
+        modelgate::ledger::first_at_or_after(&*store, size, later + time::Duration::seconds(1))
+            .unwrap(),
+        size
+    );
+    assert_eq!(
+        modelgate::ledger::first_at_or_after(
+            &*store,
+            size,
+            common::now() - time::Duration::days(400)
+        )
+        .unwrap(),
+        0
+    );
+}

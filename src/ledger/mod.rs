@@ -58,7 +58,10 @@ pub use record::{
     MAX_RECORD_BYTES, RECORD_VERSION,
 };
 pub use sqlite::SqliteStore;
-pub use store::{append_one, AppendGuard, AppendOutcome, AppendRequest, Head, Store, StoredRecord};
+pub use store::{
+    append_one, first_at_or_after, AppendGuard, AppendOutcome, AppendRequest, Head, Store,
+    StoredRecord,
+};
 pub use verify::{
     verify_lines, verify_lines_against, verify_store, verify_store_against, CheckpointFinding,
     VerifyFailure, VerifyReport,

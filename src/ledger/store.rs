@@ -555,6 +555,36 @@ fn append_separately<S: Store + ?Sized>(store: &mut S, request: &AppendRequest) 
     store.append(&request.drafts)
 }
 
+/// The first index of `store`'s first `size` records whose record time is at or after `at`
+/// (`size` when none is), by bisecting record times: about 20 record reads for a million
+/// records. Record times follow index order unless the clock was stepped back; a record placed
+/// after a step back can sit beyond the index this returns though it is older than `at`.
+pub fn first_at_or_after<S: Store + ?Sized>(
+    store: &S,
+    size: u64,
+    at: time::OffsetDateTime,
+) -> Result<u64, LedgerError> {
+    let (mut lo, mut hi) = (0, size);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let record = store
+            .record(mid)?
+            .ok_or_else(|| LedgerError::Inconsistent(format!("record {mid} is missing")))?;
+        let time = super::parse_record(&record.bytes)
+            .ok()
+            .and_then(|r| crate::clock::parse_rfc3339(&r.time).ok())
+            .ok_or_else(|| {
+                LedgerError::Inconsistent(format!("record {mid} has no readable time"))
+            })?;
+        if time < at {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
 /// [`Store::decisions_for_model`] by reading every decision record.
 pub fn scan_decisions_for_model<S: Store + ?Sized>(
     store: &S,

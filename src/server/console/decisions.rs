@@ -282,7 +282,13 @@ struct Listing {
 /// Finds up to [`PAGE_SIZE`] decisions matching `f` below index `before`, newest first.
 fn search(store: &dyn Store, f: &Filters, before: Option<u64>) -> Result<Listing, PageError> {
     let size = store.size()?;
-    let before = before.map_or(size, |b| b.min(size));
+    // Without a cursor, a search with `until` starts at the first record of that time (records
+    // after it are younger); with one, it continues where the last page stopped.
+    let before = match (before, &f.until) {
+        (Some(b), _) => b.min(size),
+        (None, Some(until)) => crate::ledger::first_at_or_after(store, size, until.at)?,
+        (None, None) => size,
+    };
     let want = PAGE_SIZE + 1;
     let needles = f.needles();
     let mut rows = Vec::new();
