@@ -586,3 +586,37 @@ async fn an_until_bound_starts_the_search_at_that_time_past_any_budget() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_since_bound_ends_the_search_at_that_time() {
+    let api = Api::new();
+    // Many records before the bound, then one decision after it.
+    let budget = modelgate::server::console::decisions::SCAN_BUDGET;
+    let mut store = api.state.ws.store().unwrap();
+    let early = common::now() - time::Duration::days(3);
+    let drafts: Vec<RecordDraft> = (0..2 * budget)
+        .map(|i| RecordDraft {
+            kind: RecordKind::Observation,
+            time: early,
+            body: serde_json::json!({ "note": i }),
+        })
+        .collect();
+    store.append(&drafts).unwrap();
+    let made = decide(&api, "fraud-scorer", "1.0.0", "production", true).await;
+    let session = Session::sign_in(&api).await;
+    let since = modelgate::clock::rfc3339(common::now() - time::Duration::days(1));
+    let page = session
+        .get(&format!("/console/decisions?since={since}"))
+        .await
+        .expect(200);
+    assert_eq!(listed(&page), vec![made.index]);
+    assert!(
+        older(&page).is_none(),
+        "the search ended at `since`: {}",
+        page.text()
+    );
+    // Without the bound the same list needs pages through the early records.
+    let (seen, pages) = walk(&session, "/console/decisions").await;
+    assert_eq!(seen, vec![made.index]);
+    assert!(pages > 2, "{pages}");
+}

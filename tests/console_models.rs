@@ -373,3 +373,33 @@ async fn the_cache_folds_forward_and_advance_equals_a_fresh_load() {
     assert_eq!(again, reached);
     assert_eq!(advanced, fresh);
 }
+
+#[tokio::test]
+async fn a_model_name_with_a_slash_links_to_its_own_page_and_pack() {
+    let api = Api::new();
+    allow(&api, "team", "1.0.0", 2, "staging").await;
+    allow(&api, "team/evidence", "2.0.0", 2, "staging").await;
+    let session = Session::sign_in(&api).await;
+    let list = session.get("/console/models").await.expect(200);
+    list.contains("href=\"/console/models/team%2Fevidence\"");
+    let page = session
+        .get("/console/models/team%2Fevidence")
+        .await
+        .expect(200);
+    page.contains("<h1>team/evidence</h1>")
+        .contains("href=\"/console/models/team%2Fevidence/evidence\"")
+        .contains("2.0.0");
+    assert!(
+        !page.text().contains("1.0.0"),
+        "the page of `team` leaked in"
+    );
+    let pack = session
+        .get("/console/models/team%2Fevidence/evidence")
+        .await
+        .expect(200);
+    let api_pack = api
+        .get("/v1/models/team%2Fevidence/evidence", &api.auditor)
+        .await
+        .expect(200);
+    assert_eq!(pack.body, api_pack.body);
+}

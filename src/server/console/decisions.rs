@@ -21,6 +21,7 @@ use crate::clock::{parse_rfc3339, rfc3339};
 use crate::engine::audit::{prove_against_latest, LatestInclusion};
 use crate::engine::replay::{replay, Replay};
 use crate::engine::DecisionBody;
+use crate::ledger::first_at_or_after;
 use crate::ledger::{leaf_hash, parse_record, Record, RecordKind, Store, StoredRecord};
 use crate::policy::Reason;
 use crate::server::state::AppState;
@@ -279,15 +280,33 @@ struct Listing {
     partial: Option<(u64, u64)>,
 }
 
+/// How far out of time order a record may be and still be found by a `since`/`until` search,
+/// which starts and ends at the records of those times (found by bisecting record times).
+pub const TIME_SLACK: time::Duration = time::Duration::minutes(10);
+
 /// Finds up to [`PAGE_SIZE`] decisions matching `f` below index `before`, newest first.
 fn search(store: &dyn Store, f: &Filters, before: Option<u64>) -> Result<Listing, PageError> {
     let size = store.size()?;
     // Without a cursor, a search with `until` starts at the first record of that time (records
-    // after it are younger); with one, it continues where the last page stopped.
+    // after it are younger); with one, it continues where the last page stopped. A `since`
+    // bound ends the search at the first record of that time. Both allow for records a little
+    // out of time order (decided on one thread or replica, appended after another's).
     let before = match (before, &f.until) {
         (Some(b), _) => b.min(size),
-        (None, Some(until)) => crate::ledger::first_at_or_after(store, size, until.at)?,
+        (None, Some(until)) => first_at_or_after(
+            store,
+            size,
+            until.at.checked_add(TIME_SLACK).unwrap_or(until.at),
+        )?,
         (None, None) => size,
+    };
+    let floor = match &f.since {
+        Some(since) => first_at_or_after(
+            store,
+            before,
+            since.at.checked_sub(TIME_SLACK).unwrap_or(since.at),
+        )?,
+        None => 0,
     };
     let want = PAGE_SIZE + 1;
     let needles = f.needles();
@@ -306,21 +325,25 @@ fn search(store: &dyn Store, f: &Filters, before: Option<u64>) -> Result<Listing
                 if rows.len() == want {
                     break;
                 }
+                if r.index < floor {
+                    exhausted = true;
+                    break;
+                }
                 scanned += 1;
                 at = r.index;
                 rows.extend(matching_row(r, f, &needles));
             }
-            if last && rows.len() < want {
+            if exhausted || (last && rows.len() < want) {
                 exhausted = true;
                 break;
             }
         }
         if exhausted {
-            at = 0;
+            at = floor;
         }
     } else {
-        while at > 0 && rows.len() < want && scanned < SCAN_BUDGET {
-            let n = SCAN_CHUNK.min(SCAN_BUDGET - scanned).min(at);
+        while at > floor && rows.len() < want && scanned < SCAN_BUDGET {
+            let n = SCAN_CHUNK.min(SCAN_BUDGET - scanned).min(at - floor);
             let from = at - n;
             let chunk = store.records(from, n)?;
             if chunk.is_empty() {
@@ -344,7 +367,7 @@ fn search(store: &dyn Store, f: &Filters, before: Option<u64>) -> Result<Listing
     if rows.len() == want {
         rows.truncate(PAGE_SIZE);
         listing.next = rows.last().map(|r| r.index);
-    } else if at > 0 {
+    } else if at > floor {
         listing.next = Some(at);
         listing.partial = Some((at, before));
     }

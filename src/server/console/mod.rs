@@ -405,11 +405,55 @@ pub async fn blocking<T: Send + 'static>(
         })?
 }
 
+/// The console path of model `name`'s page, plus `rest` (e.g. `/evidence`): the name
+/// percent-encoded as one path segment, so that a name with `/`, `?`, `#` or `%` leads to its
+/// own page. A name of dots only, which a browser would resolve as `.`/`..`, leads to the list
+/// filtered by it instead.
+pub fn model_path(name: &str, rest: &str) -> String {
+    if name.chars().all(|c| c == '.') {
+        return match serde_urlencoded::to_string([("q", name)]) {
+            Ok(q) => format!("/console/models?{q}"),
+            Err(_) => "/console/models".to_owned(),
+        };
+    }
+    let mut out = String::from("/console/models/");
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Shortens a digest or hash for display (`sha256:0e9bf697…`); the full value goes in `title`.
 pub fn short(digest: &str) -> String {
     let cut = digest.find(':').map_or(0, |i| i + 1) + 12;
     match digest.get(..cut) {
         Some(head) if cut < digest.len() => format!("{head}…"),
         _ => digest.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_paths_keep_the_name_in_one_segment() {
+        assert_eq!(
+            model_path("fraud-scorer", ""),
+            "/console/models/fraud-scorer"
+        );
+        assert_eq!(
+            model_path("team/x?y#z%", "/evidence"),
+            "/console/models/team%2Fx%3Fy%23z%25/evidence"
+        );
+        assert_eq!(model_path("a b.c_~", ""), "/console/models/a%20b.c_~");
+        assert_eq!(model_path("..", "/evidence"), "/console/models?q=..");
+        assert_eq!(short("sha256:0123456789abcdef"), "sha256:0123456789ab…");
+        assert_eq!(short("abc"), "abc");
     }
 }

@@ -26,7 +26,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{blocking, page as layout, PageError, Section, Viewer};
+use super::{blocking, model_path, page as layout, PageError, Section, Viewer};
 use crate::attest::TrustStore;
 use crate::clock::parse_rfc3339;
 use crate::digest::sha256_hex;
@@ -528,7 +528,7 @@ fn row(r: &Row) -> Markup {
     html! {
         tr {
             th scope="row" {
-                a href={ "/console/models/" (r.model) } { (r.model) }
+                a href=(model_path(&r.model, "")) { (r.model) }
                 @if r.shadow {
                     " " span.flag.shadow title="Deployed without verified, signed metadata" { "shadow" }
                 }
@@ -693,7 +693,7 @@ fn model_body(
         section {
             h2 { "Evidence" }
             p {
-                a.button href={ "/console/models/" (name) "/evidence" } download { "Download evidence pack" }
+                a.button href=(model_path(name, "/evidence")) download { "Download evidence pack" }
             }
             p {
                 "The signed evidence pack of every decision about this model: the same pack "

@@ -21,7 +21,7 @@ use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::models::{loading_notice, Loaded};
-use super::{blocking, page as layout, short, PageError, Section, Viewer};
+use super::{blocking, model_path, page as layout, short, PageError, Section, Viewer};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::engine::audit::{self, CheckpointStatus};
 use crate::inventory::report::{Expiring, Finding, Kpis, Ratio, WeekCount};
@@ -309,7 +309,7 @@ fn findings_card(s: &Summary) -> Markup {
                 ul.small {
                     @for f in &s.findings {
                         li {
-                            a href=(format!("/console/models/{}", f.model)) { (f.model) }
+                            a href=(model_path(&f.model, "")) { (f.model) }
                             " " (f.version)
                             @if let Some(env) = &f.environment { " (" (env) ")" }
                             ": " (f.kind) " — " (f.detail)
@@ -338,7 +338,7 @@ fn expiring_card(s: &Summary, now: OffsetDateTime) -> Markup {
                     li {
                         time datetime=(e.expires_at) { (e.expires_at) } " "
                         @if let Some(m) = &e.model {
-                            a href=(format!("/console/models/{m}")) { (m) } " "
+                            a href=(model_path(m, "")) { (m) } " "
                             @if let Some(v) = &e.version { (v) " " }
                         }
                         "— " (e.what)
