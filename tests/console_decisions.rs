@@ -620,3 +620,23 @@ async fn a_since_bound_ends_the_search_at_that_time() {
     assert_eq!(seen, vec![made.index]);
     assert!(pages > 2, "{pages}");
 }
+
+#[tokio::test]
+async fn a_damaged_tree_is_shown_on_the_decision_page_not_hidden_behind_an_error() {
+    if common::on_postgres() {
+        return; // The damage is done with SQLite's own client.
+    }
+    let api = Api::new();
+    let made = decide(&api, "fraud-scorer", "1.0.0", "production", false).await;
+    sign_checkpoint(&api);
+    let conn = rusqlite::Connection::open(api.state.ws.ledger_path()).unwrap();
+    conn.execute("DELETE FROM tree_nodes", []).unwrap();
+    let session = Session::sign_in(&api).await;
+    let page = session
+        .get(&format!("/console/decisions/{}", made.index))
+        .await
+        .expect(200);
+    page.contains("No inclusion proof could be built for this record")
+        .contains("modelgate audit verify")
+        .contains("Reasons");
+}

@@ -366,6 +366,30 @@ scenario("decision", async () => {
       `#proof-browser-check does not say "${PROOF_CHECKED}"`,
     );
     check(said === PROOF_CHECKED, said);
+    // The check can fail: a changed audit path, then changed record bytes, are refused.
+    const recheckWith = async (attr, change) => {
+      await page.evaluate(([a, c]) => {
+        const el = document.getElementById("proof-browser-check");
+        const v = el.dataset[a];
+        el.dataset[a] = c === "flip-hex" ? (v[0] === "0" ? "1" : "0") + v.slice(1) : btoa(atob(v) + " ");
+        window.modelgateRecheckProof();
+      }, [attr, change]);
+      return poll(
+        async () => {
+          const t = ((await page.locator("#proof-browser-check").textContent({ timeout: 1000 })) || "").trim();
+          return t !== PROOF_CHECKED && t;
+        },
+        5_000,
+        `changing data-${attr} did not change the browser's verdict`,
+      );
+    };
+    const original = await page.evaluate(() => ({ ...document.getElementById("proof-browser-check").dataset }));
+    const badPath = await recheckWith("proof", "flip-hex");
+    check(/does NOT lead to the checkpoint's root/.test(badPath), `a changed audit path: "${badPath}"`);
+    await page.evaluate((o) => Object.assign(document.getElementById("proof-browser-check").dataset, o), original);
+    const badBytes = await recheckWith("record", "append");
+    check(/do NOT hash to the leaf hash shown/.test(badBytes), `changed record bytes: "${badBytes}"`);
+    await page.evaluate((o) => Object.assign(document.getElementById("proof-browser-check").dataset, o), original);
   } else {
     const why = text.match(/[^.]*\bcheckpoint\b[^.]*\./i);
     check(why && /\b(no|not|yet)\b/i.test(why[0]), 'the section "Inclusion proof" neither verifies the proof nor says why not');

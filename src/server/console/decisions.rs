@@ -21,7 +21,8 @@ use crate::clock::{parse_rfc3339, rfc3339};
 use crate::engine::audit::{prove_against_latest, LatestInclusion};
 use crate::engine::replay::{replay, Replay};
 use crate::engine::DecisionBody;
-use crate::ledger::first_at_or_after;
+use crate::engine::EngineError;
+use crate::ledger::{first_at_or_after, LedgerError};
 use crate::ledger::{leaf_hash, parse_record, Record, RecordKind, Store, StoredRecord};
 use crate::policy::Reason;
 use crate::server::state::AppState;
@@ -544,6 +545,9 @@ enum Inclusion {
     Checked(Box<LatestInclusion>),
     /// The engine's verifier key could not be read.
     NoVerifier,
+    /// The proof could not be built: the tree the ledger holds is damaged or shorter than the
+    /// checkpoint (what `modelgate audit verify` reports in full).
+    Unprovable(String),
 }
 
 /// Everything the decision page shows.
@@ -582,11 +586,17 @@ fn load_decision(
         )
     })?;
     let inclusion = match state.ws.note_verifier() {
-        Ok(verifier) => match prove_against_latest(store, index, &verifier)
-            .map_err(crate::server::error::ApiError::from)?
-        {
-            Some(proof) => Inclusion::Checked(Box::new(proof)),
-            None => Inclusion::NotCovered,
+        Ok(verifier) => match prove_against_latest(store, index, &verifier) {
+            Ok(Some(proof)) => Inclusion::Checked(Box::new(proof)),
+            Ok(None) => Inclusion::NotCovered,
+            // A damaged tree is something to show on this page, not a reason to hide it.
+            Err(EngineError::Ledger(
+                e @ (LedgerError::MissingNode { .. }
+                | LedgerError::CorruptNode { .. }
+                | LedgerError::TreeBeyondLedger { .. }),
+            )) => Inclusion::Unprovable(e.to_string()),
+            Err(e @ EngineError::Invalid(_)) => Inclusion::Unprovable(e.to_string()),
+            Err(e) => return Err(crate::server::error::ApiError::from(e).into()),
         },
         Err(e) => {
             tracing::error!(error = %e, "the engine's checkpoint verifier key does not load");
@@ -815,7 +825,7 @@ fn render_decision(index: u64, v: &DecisionView) -> Markup {
         }
 
         h2 { "Inclusion proof" }
-        (render_inclusion(index, &v.inclusion))
+        (render_inclusion(index, &v.stored.bytes, &v.inclusion))
 
         h2 { "Replay" }
         p { a href="?replay=1" { "Replay this decision" } }
@@ -850,12 +860,18 @@ fn render_decision(index: u64, v: &DecisionView) -> Markup {
     }
 }
 
-fn render_inclusion(index: u64, inclusion: &Inclusion) -> Markup {
+fn render_inclusion(index: u64, record_bytes: &[u8], inclusion: &Inclusion) -> Markup {
     let b64 = base64::engine::general_purpose::STANDARD;
     match inclusion {
         Inclusion::NotCovered => html! {
             p role="status" {
                 "No signed checkpoint covers record " (index) " yet; the next checkpoint will."
+            }
+        },
+        Inclusion::Unprovable(why) => html! {
+            p.error role="alert" {
+                "No inclusion proof could be built for this record: " (why)
+                ". Run `modelgate audit verify` to see what is damaged."
             }
         },
         Inclusion::NoVerifier => html! {
@@ -882,6 +898,7 @@ fn render_inclusion(index: u64, inclusion: &Inclusion) -> Markup {
                         dt { "Proof length" } dd { (p.proof.hashes.len()) " hashes" }
                     }
                     p #proof-browser-check role="status"
+                        data-record=(b64.encode(record_bytes))
                         data-leaf=(hex::encode(p.leaf_hash))
                         data-index=(index)
                         data-size=(cp.size)

@@ -3,15 +3,33 @@
 // itself.
 "use strict";
 
-// Decision page: re-check the inclusion proof in the browser. The server put the record's leaf
-// hash, its index, the checkpoint's tree size and root and the audit path (hex) on
-// #proof-browser-check; this recomputes the RFC 6962 root with Web Crypto (RFC 9162 section
-// 2.1.3.2) and says whether it is the checkpoint's.
+// Decision page: re-check the inclusion proof in the browser. The server put the record's exact
+// stored bytes (base64), its leaf hash, its index, the checkpoint's tree size and root and the
+// audit path (hex) on #proof-browser-check; this hashes the bytes into the leaf (SHA-256 of 0x00
+// and the bytes), recomputes the RFC 6962 root from it with Web Crypto (RFC 9162 section
+// 2.1.3.2) and says whether it is the checkpoint's. It checks the server's arithmetic on the
+// data the page shows; the checkpoint's signature is checked by the server (and offline by
+// `modelgate audit verify` or an evidence pack).
 (function () {
   var OK = "Re-checked in this browser: the proof leads to the checkpoint's root.";
   var MISMATCH = "Re-checked in this browser: the proof does NOT lead to the checkpoint's root.";
   var UNAVAILABLE = "This browser cannot re-check the proof (Web Crypto is not available here).";
   var UNREADABLE = "Re-checked in this browser: the proof data on this page does not read.";
+  var LEAF_MISMATCH = "Re-checked in this browser: the record's bytes do NOT hash to the leaf hash shown.";
+
+  function fromBase64(text) {
+    var bin = atob(text);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i); }
+    return out;
+  }
+
+  function leafHash(bytes) {
+    var buf = new Uint8Array(1 + bytes.length);
+    buf[0] = 0;
+    buf.set(bytes, 1);
+    return crypto.subtle.digest("SHA-256", buf).then(function (d) { return new Uint8Array(d); });
+  }
 
   function fromHex(hex) {
     if (!/^([0-9a-f]{2})+$/.test(hex)) { throw new Error("not hex"); }
@@ -71,9 +89,10 @@
       say(el, UNAVAILABLE, false);
       return;
     }
-    var leaf, index, size, root, path;
+    var leaf, record, index, size, root, path;
     try {
       leaf = fromHex(el.dataset.leaf || "");
+      record = fromBase64(el.dataset.record || "");
       index = BigInt(el.dataset.index || "");
       size = BigInt(el.dataset.size || "");
       root = fromHex(el.dataset.root);
@@ -83,11 +102,19 @@
       say(el, UNREADABLE, false);
       return;
     }
-    verifyInclusion(leaf, index, size, path, root).then(
-      function (ok) { say(el, ok ? OK : MISMATCH, ok); },
-      function () { say(el, UNAVAILABLE, false); }
-    );
+    leafHash(record).then(function (computed) {
+      if (!equal(computed, leaf)) {
+        say(el, LEAF_MISMATCH, false);
+        return;
+      }
+      return verifyInclusion(computed, index, size, path, root).then(function (ok) {
+        say(el, ok ? OK : MISMATCH, ok);
+      });
+    }).catch(function () { say(el, UNAVAILABLE, false); });
   }
+
+  // The browser tests change the page's data and run the check again.
+  window.modelgateRecheckProof = recheck;
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", recheck);
