@@ -141,6 +141,11 @@ impl Default for MlflowSettings {
     }
 }
 
+/// Shortest web console session `[server] console_session_seconds` accepts.
+pub const MIN_CONSOLE_SESSION_SECONDS: u64 = 1;
+/// Longest web console session `[server] console_session_seconds` accepts: a day.
+pub const MAX_CONSOLE_SESSION_SECONDS: u64 = 86_400;
+
 /// The `[server]` section of `modelgate.toml`: how `modelgate serve` listens and limits work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -423,6 +428,16 @@ impl Workspace {
                 message,
             }
         })?;
+        let session = config.server.console_session_seconds;
+        if !(MIN_CONSOLE_SESSION_SECONDS..=MAX_CONSOLE_SESSION_SECONDS).contains(&session) {
+            return Err(WorkspaceError::Config {
+                path: config_path,
+                message: format!(
+                    "[server] console_session_seconds = {session}: must be from \
+                     {MIN_CONSOLE_SESSION_SECONDS} to {MAX_CONSOLE_SESSION_SECONDS} (a day)"
+                ),
+            });
+        }
         Ok(Workspace {
             home: home.to_path_buf(),
             config,

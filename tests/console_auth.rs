@@ -9,7 +9,13 @@ mod http_support;
 
 use console_support::{send, submit_login, Session, LOGIN, SESSION};
 use http_support::Api;
+use std::sync::{Arc, Mutex};
+
+use modelgate::clock::Clock;
 use modelgate::server::auth::{ApiRole, TokenFile};
+use modelgate::server::state::AppState;
+use modelgate::workspace::Workspace;
+use time::OffsetDateTime;
 
 #[tokio::test]
 async fn a_page_without_a_session_sends_the_browser_to_sign_in_and_back() {
@@ -107,28 +113,55 @@ async fn sign_in_never_sends_the_browser_off_the_console() {
     }
 }
 
+/// A clock a test moves forward.
+struct MovingClock(Mutex<OffsetDateTime>);
+
+impl Clock for MovingClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_session_ends_at_its_lifetime() {
-    let api = Api::with_settings(|s| s.console_session_seconds = 60);
+    let mut api = Api::new();
+    let clock = Arc::new(MovingClock(Mutex::new(common::now())));
+    let ws = Workspace::open(api.fx.dir.path()).unwrap();
+    let mut state = AppState::open(ws, clock.clone()).unwrap();
+    state.settings.console_session_seconds = 60;
+    api.state = Arc::new(state);
     let session = Session::sign_in(&api).await;
+    *clock.0.lock().unwrap() += time::Duration::seconds(59);
     session.get("/console").await.expect(200);
-    // The session was opened at the fixture's clock; a server whose clock is 60 s later sees
-    // it ended. The state is rebuilt with a later clock and the same sessions table cannot be
-    // shared, so the lifetime is checked on the table itself with the server's clock.
-    let now = api.state.clock.now();
-    let sessions = &api.state.console.sessions;
-    assert!(sessions
-        .get(&session.cookie, now + time::Duration::seconds(59))
-        .is_some());
-    assert!(sessions
-        .get(&session.cookie, now + time::Duration::seconds(60))
-        .is_none());
-    // Now ended and dropped: the page asks for a sign-in again.
+    *clock.0.lock().unwrap() += time::Duration::seconds(1);
     let page = session.get("/console").await.expect(303);
     assert!(page
         .header("location")
         .unwrap()
         .starts_with("/console/login"));
+    assert!(
+        api.state.console.sessions.is_empty(),
+        "the ended session is dropped"
+    );
+}
+
+#[test]
+fn a_session_lifetime_outside_one_second_to_a_day_is_refused() {
+    let api = Api::new();
+    let config = api.fx.dir.path().join("modelgate.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    for bad in ["0", "86401"] {
+        std::fs::write(
+            &config,
+            format!("{text}\n[server]\nconsole_session_seconds = {bad}\n"),
+        )
+        .unwrap();
+        let err = Workspace::open(api.fx.dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("console_session_seconds = ") && err.contains("must be from 1 to 86400"),
+            "{err}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -197,6 +197,19 @@ async fn verify_now_needs_the_form_token_and_reports_a_pass() {
         .expect(200)
         .contains("href=\"/console/ledger/verify/1\"")
         .contains(": passed");
+    // Runs are spaced: asked again at once, the console shows the run that just ended.
+    let again = session
+        .post("/console/ledger/verify", &[("csrf", &csrf)])
+        .await
+        .expect(303);
+    assert_eq!(
+        again.header("location").unwrap(),
+        "/console/ledger/verify/1"
+    );
+    api.state
+        .console
+        .verify
+        .space_runs(std::time::Duration::ZERO);
     let again = session
         .post("/console/ledger/verify", &[("csrf", &csrf)])
         .await

@@ -241,9 +241,13 @@ impl Session {
                 && page
                     .text()
                     .contains("The inventory is being read from the ledger");
-            if !loading || started.elapsed() > std::time::Duration::from_secs(60) {
+            if !loading {
                 return page;
             }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "`{path}` still says the inventory is loading after 60 s"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }

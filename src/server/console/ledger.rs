@@ -33,6 +33,9 @@ use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::ApiPath;
 
+/// Least time between the end of one "verify now" run and the start of the next.
+pub const RUN_SPACING: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How many of the latest stored checkpoints the page shows.
 pub const SHOWN_CHECKPOINTS: usize = 20;
 
@@ -46,8 +49,18 @@ pub struct VerifyJobs {
     jobs: Mutex<Jobs>,
 }
 
+impl VerifyJobs {
+    /// Sets the least time between one run's end and the next run's start (by default
+    /// [`RUN_SPACING`], or as long as the last run took if longer; zero: no spacing at all).
+    pub fn space_runs(&self, spacing: std::time::Duration) {
+        self.lock().spacing = Some(spacing);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Jobs {
+    /// Set by [`VerifyJobs::space_runs`]; [`RUN_SPACING`] when not.
+    spacing: Option<std::time::Duration>,
     /// The id of the last run started (ids start at 1).
     last_id: u64,
     /// Runs, oldest first.
@@ -99,6 +112,18 @@ impl VerifyJobs {
         let mut jobs = self.lock();
         if let Some(running) = jobs.list.iter().find(|j| j.outcome.is_none()) {
             return (running.id, false);
+        }
+        // Runs are spaced: a new one starts only [`RUN_SPACING`] (or as long as the last run
+        // took, if longer) after the last ended, so verification, which reads the whole ledger
+        // on every core, cannot be kept running back to back against the decisions.
+        let spacing = jobs.spacing.unwrap_or(RUN_SPACING);
+        if let Some(last) = jobs.list.back().filter(|_| !spacing.is_zero()) {
+            if let Some(took) = last.elapsed {
+                let since_end = last.started.elapsed().saturating_sub(took);
+                if since_end < spacing.max(took) {
+                    return (last.id, false);
+                }
+            }
         }
         jobs.last_id += 1;
         let id = jobs.last_id;
@@ -561,8 +586,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn runs_are_spaced() {
+        let jobs = VerifyJobs::default();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let (first, _) = jobs.begin("a", now);
+        jobs.finish(first, Outcome::Error);
+        assert_eq!(
+            jobs.begin("b", now),
+            (first, false),
+            "too soon: the last run is shown"
+        );
+        let jobs = VerifyJobs::default();
+        jobs.space_runs(Duration::ZERO);
+        let (first, _) = jobs.begin("a", now);
+        jobs.finish(first, Outcome::Error);
+        assert_eq!(jobs.begin("b", now), (first + 1, true));
+    }
+
+    #[test]
     fn one_run_at_a_time_and_only_the_last_finished_ones_are_kept() {
         let jobs = VerifyJobs::default();
+        jobs.space_runs(Duration::ZERO);
         let now = OffsetDateTime::UNIX_EPOCH;
         let (first, new) = jobs.begin("a", now);
         assert!(new);

@@ -43,12 +43,23 @@ pub fn safe_next(next: Option<&str>) -> &str {
             if (n == "/console" || n.starts_with("/console/") || n.starts_with("/console?"))
                 && !n.contains("//")
                 && !n.contains('\\')
-                && !n.chars().any(char::is_control) =>
+                && !n.chars().any(char::is_control)
+                && !has_dot_segment(n) =>
         {
             n
         }
         _ => "/console",
     }
+}
+
+/// Whether the path part of `next` has a `.` or `..` segment (also percent-encoded), which a
+/// browser would resolve to somewhere outside the console.
+fn has_dot_segment(next: &str) -> bool {
+    let path = next.split(['?', '#']).next().unwrap_or("");
+    path.split('/').any(|segment| {
+        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 /// Query of `GET /console/login`.
@@ -230,6 +241,9 @@ mod tests {
             "/consolex",
             "/console\\..\\x",
             "/console/\n",
+            "/console/../v1/decisions",
+            "/console/%2e%2E/v1/decisions",
+            "/console/./x",
             "/v1/decisions",
             "",
         ] {

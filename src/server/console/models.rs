@@ -54,6 +54,9 @@ pub const EXPIRING_DAYS: i64 = 30;
 /// list follows every record).
 pub const REBUILD_SHARE: u32 = 20;
 
+/// How long a page waits for another request's fold before it answers "reload" instead.
+pub const LOCK_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a page waits for the first load before it answers with its progress instead.
 pub const FIRST_LOAD_WAIT: Duration = Duration::from_millis(500);
 
@@ -159,7 +162,9 @@ impl Cache {
         store: &dyn Store,
         f: impl FnOnce(&mut Inner) -> Result<T, PageError>,
     ) -> Result<Loaded<T>, PageError> {
-        let mut inner = self.lock()?;
+        let Some(mut inner) = self.lock()? else {
+            return Ok(Loaded::Loading(0, 0));
+        };
         if inner.folded.is_none() {
             drop(inner);
             let failed = self.first.lock().ok().and_then(|mut f| f.failed.take());
@@ -174,7 +179,10 @@ impl Cache {
             while self.first.lock().is_ok_and(|f| f.running) && waited.elapsed() < FIRST_LOAD_WAIT {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            inner = self.lock()?;
+            inner = match self.lock()? {
+                Some(inner) => inner,
+                None => return Ok(Loaded::Loading(0, 0)),
+            };
             if inner.folded.is_none() {
                 let (done, total) = self.first.lock().map(|f| f.progress).unwrap_or((0, 0));
                 return Ok(Loaded::Loading(done, total));
@@ -225,8 +233,8 @@ pub fn loading_notice(done: u64, total: u64) -> Markup {
     html! {
         meta http-equiv="refresh" content="2";
         p role="status" {
-            "The inventory is being read from the ledger for the first time since the server started"
-            @if total > 0 { ": " (done) " of " (total) " records" }
+            "The inventory is being read from the ledger"
+            @if total > 0 { " for the first time since the server started: " (done) " of " (total) " records" }
             ". This page reloads itself."
         }
         @if total > 0 {
@@ -264,13 +272,26 @@ struct Row {
 }
 
 impl Cache {
-    fn lock(&self) -> Result<MutexGuard<'_, Inner>, PageError> {
-        self.inner.lock().map_err(|_| {
-            PageError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the models cache lock is poisoned",
-            )
-        })
+    /// The cache, once no other request holds it, waiting at most [`LOCK_WAIT`]: `None` when
+    /// another request is still folding records into it (after a bulk import, say), so that a
+    /// page answers with a reload instead of holding its request past the deadline.
+    fn lock(&self) -> Result<Option<MutexGuard<'_, Inner>>, PageError> {
+        let waited = Stopwatch::start();
+        loop {
+            match self.inner.try_lock() {
+                Ok(guard) => return Ok(Some(guard)),
+                Err(std::sync::TryLockError::WouldBlock) if waited.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::sync::TryLockError::Poisoned(_)) => {
+                    return Err(PageError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the models cache lock is poisoned",
+                    ))
+                }
+            }
+        }
     }
 }
 

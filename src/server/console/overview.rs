@@ -196,9 +196,9 @@ fn ledger_status(state: &AppState) -> Result<LedgerStatus, PageError> {
     let checkpoint = match store.latest_checkpoint()? {
         Some((at, note)) => {
             let status = audit::checkpoint_status(at, &note, &verifier);
-            let root = match &status.root {
+            let root = match status.verified_root() {
                 Some(root) => audit::check_root(store, at, root)?,
-                None => Err("the note names no root".to_owned()),
+                None => Err("its signature does not verify, so its root proves nothing".to_owned()),
             };
             Some((status, root))
         }
@@ -331,7 +331,7 @@ fn expiring_card(s: &Summary, now: OffsetDateTime) -> Markup {
     html! {
         p.big { (soon.len()) }
         @if soon.is_empty() {
-            p role="status" { "Nothing expires before " (rfc3339(horizon)) "." }
+            p role="status" { "The report lists nothing that expires between now and " (rfc3339(horizon)) "." }
         } @else {
             ul.small {
                 @for e in soon.iter().take(LISTED) {
@@ -347,6 +347,7 @@ fn expiring_card(s: &Summary, now: OffsetDateTime) -> Markup {
             }
             @if soon.len() > LISTED { p.small { "and " (soon.len() - LISTED) " more" } }
         }
+        p.small { "As the report (as of " (s.as_of) ") lists them: it names what expires within its own horizon." }
     }
 }
 

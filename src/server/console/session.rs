@@ -19,8 +19,12 @@ use crate::attest::random_bytes;
 use crate::digest::sha256;
 use crate::server::auth::ApiRole;
 
-/// Most sessions held at once; past it the oldest-ending one is dropped.
+/// Most sessions held at once; past it the one ending soonest is dropped.
 pub const MAX_SESSIONS: usize = 10_000;
+
+/// Most sessions one token holds at once; past it that token's session ending soonest is
+/// dropped, so one token holder cannot push everyone else's sessions out.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 32;
 
 /// Name of the session cookie (`__Host-`: only from a secure origin, path `/`, no domain).
 pub const SESSION_COOKIE: &str = "__Host-modelgate-session";
@@ -70,13 +74,28 @@ impl Sessions {
             token_digest,
             name: name.to_owned(),
             role,
-            expires: now + lifetime,
+            expires: now.checked_add(lifetime).unwrap_or(now),
             csrf: fresh_secret(),
         };
         let mut open = self.lock();
         open.retain(|_, s| s.expires > now);
+        let soonest = |open: &HashMap<[u8; 32], Session>, same_token: bool| {
+            open.iter()
+                .filter(|(_, s)| !same_token || s.token_digest == token_digest)
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(k, _)| *k)
+        };
+        let held = open
+            .values()
+            .filter(|s| s.token_digest == token_digest)
+            .count();
+        if held >= MAX_SESSIONS_PER_TOKEN {
+            if let Some(key) = soonest(&open, true) {
+                open.remove(&key);
+            }
+        }
         if open.len() >= MAX_SESSIONS {
-            if let Some(key) = open.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k) {
+            if let Some(key) = soonest(&open, false) {
                 open.remove(&key);
             }
         }
@@ -181,6 +200,35 @@ mod tests {
         assert!(sessions.get("not-a-session", at(1)).is_none());
         sessions.close(&id);
         assert!(sessions.get(&id, at(1)).is_none());
+    }
+
+    #[test]
+    fn one_token_cannot_push_out_the_sessions_of_others() {
+        let sessions = Sessions::default();
+        let long = time::Duration::seconds(600);
+        let other = sessions.open(
+            [2; 32],
+            "b",
+            ApiRole::Auditor,
+            at(0),
+            time::Duration::seconds(60),
+        );
+        let first = sessions.open([1; 32], "a", ApiRole::Auditor, at(1), long);
+        for i in 0..(MAX_SESSIONS_PER_TOKEN as i64 + 10) {
+            sessions.open([1; 32], "a", ApiRole::Auditor, at(2 + i), long);
+        }
+        assert_eq!(sessions.len(), MAX_SESSIONS_PER_TOKEN + 1);
+        assert!(
+            sessions.get(&other, at(50)).is_some(),
+            "another token's session stays"
+        );
+        assert!(
+            sessions.get(&first, at(50)).is_none(),
+            "the token's oldest session went"
+        );
+        // A lifetime beyond the calendar ends at once instead of overflowing.
+        let odd = sessions.open([3; 32], "c", ApiRole::Auditor, at(0), time::Duration::MAX);
+        assert!(sessions.get(&odd, at(0)).is_none());
     }
 
     #[test]
