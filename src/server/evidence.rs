@@ -59,9 +59,15 @@ pub async fn evidence_pack(
         pack.to_tar_gz().map_err(build_error)
     })
     .await?;
+    pack_response(&model, bytes)
+}
+
+/// A pack of `model` as an answer: `application/gzip`, an attachment named after the model, the
+/// pack's SHA-256 as a quoted `ETag`. The console's download answers the same way.
+pub fn pack_response(model: &str, bytes: Vec<u8>) -> Result<Response, ApiError> {
     let disposition = format!(
         "attachment; filename=\"{}-evidence.tar.gz\"",
-        file_stem(&model)
+        file_stem(model)
     );
     let headers = [
         (CONTENT_TYPE, HeaderValue::from_static(PACK_MEDIA_TYPE)),
@@ -88,7 +94,7 @@ fn build_error(e: EvidenceError) -> ApiError {
 /// The model name as a file name stem: ASCII letters, digits, `.`, `_` and `-` kept, anything
 /// else (a `/`, a quote, a control or non-ASCII character) replaced by `_`, so the header
 /// cannot be broken out of and the name is one path segment.
-fn file_stem(model: &str) -> String {
+pub fn file_stem(model: &str) -> String {
     model
         .chars()
         .map(|c| {

@@ -19,9 +19,8 @@ use std::time::Duration;
 use crate::clock::{Clock, Stopwatch};
 
 use axum::extract::{RawQuery, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, ETAG};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -29,8 +28,7 @@ use time::OffsetDateTime;
 use super::{blocking, model_path, page as layout, PageError, Section, Viewer};
 use crate::attest::TrustStore;
 use crate::clock::parse_rfc3339;
-use crate::digest::sha256_hex;
-use crate::evidence::{EvidenceError, Scope, PACK_MEDIA_TYPE};
+use crate::evidence::{EvidenceError, Scope};
 use crate::inventory::list::{listing, ModelListing, VersionListing};
 use crate::inventory::report::Finding;
 use crate::inventory::{

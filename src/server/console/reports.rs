@@ -166,19 +166,10 @@ pub async fn download(
         .into_response())
 }
 
-/// The report name as a file name: characters other than ASCII letters, digits, `-`, `_` and
-/// `.` become `_`, so the header needs no quoting rules.
+/// The report name as a file name ([`crate::server::evidence::file_stem`]), `report` for a
+/// name of dots only.
 fn file_stem(name: &str) -> String {
-    let stem: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let stem = crate::server::evidence::file_stem(name);
     if stem.trim_matches('.').is_empty() {
         "report".to_owned()
     } else {

@@ -355,33 +355,7 @@ pub async fn evidence(
         pack.to_tar_gz().map_err(build)
     })
     .await?;
-    let stem: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let header = |text: String| {
-        HeaderValue::try_from(text).map_err(|e| {
-            PageError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("response header: {e}"),
-            )
-        })
-    };
-    let headers = [
-        (CONTENT_TYPE, HeaderValue::from_static(PACK_MEDIA_TYPE)),
-        (
-            CONTENT_DISPOSITION,
-            header(format!("attachment; filename=\"{stem}-evidence.tar.gz\""))?,
-        ),
-        (ETAG, header(format!("\"{}\"", sha256_hex(&bytes)))?),
-    ];
-    Ok((headers, bytes).into_response())
+    Ok(crate::server::evidence::pack_response(&name, bytes)?)
 }
 
 fn evidence_error(e: EvidenceError) -> PageError {
