@@ -16,7 +16,7 @@ use serde_json::Value;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
-use super::{blocking, page as layout, PageError, Section, Viewer};
+use super::{blocking, model_path, page as layout, PageError, Section, Viewer};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::ledger::first_at_or_after;
 use crate::ledger::{parse_record, RecordKind, Store, StoredRecord};
@@ -490,7 +490,7 @@ fn render_list(
                         tr {
                             td { a href={ "/console/decisions/" (r.index) } { (r.index) } }
                             td { time datetime=(r.time) { (r.time) } }
-                            td { (r.model) }
+                            td { a href=(model_path(&r.model, "")) { (r.model) } }
                             td { (r.version) }
                             td { (r.environment) }
                             td { span class=(outcome_class(&r.outcome)) { (r.outcome) } }

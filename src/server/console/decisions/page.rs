@@ -213,7 +213,7 @@ fn render_decision(index: u64, v: &DecisionView) -> Markup {
 
         h2 { "Request" }
         dl.facts {
-            dt { "Model" } dd { (req.model) }
+            dt { "Model" } dd { a href=(crate::server::console::model_path(&req.model, "")) { (req.model) } }
             dt { "Version" } dd { (req.version) }
             dt { "Environment" } dd { (req.environment) }
             dt { "Requested by" } dd { (req.requested_by) }
