@@ -18,16 +18,15 @@
 //! `.ci/run` sets) makes that a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead as _, BufReader};
+mod serve_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::process::Command;
 
 use modelgate::ledger::{parse_record, RecordKind, SqliteStore, Store as _};
 use serde_json::Value;
+use serve_support::{mg, Server, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_modelgate");
 /// Test cases per operation and phase: bounded so that the five runs take about a minute on two
 /// cores; `scripts/api-fuzz` runs longer.
 const MAX_EXAMPLES: &str = "25";
@@ -38,70 +37,6 @@ fn schemathesis() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/test-deps/schemathesis-venv/bin/schemathesis");
     path.is_file().then_some(path)
-}
-
-fn mg(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "modelgate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `modelgate serve` on a free loopback port; its log lines are kept; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(home: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .arg("--home")
-            .arg(home)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let (log, tx) = (Arc::clone(&log), tx.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if let Some(url) = v["url"].as_str() {
-                            let _ = tx.send(url.to_owned());
-                        }
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server did not say where it listens");
-        Server { child, url, log }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One schemathesis run; returns the HAR entries of its exchanges (one per request sent).
