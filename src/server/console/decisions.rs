@@ -16,7 +16,7 @@ use serde_json::Value;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
-use super::{blocking, model_path, page as layout, PageError, Section, Viewer};
+use super::{blocking, model_path, page as layout, table_head, PageError, Section, Viewer};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::ledger::first_at_or_after;
 use crate::ledger::{parse_record, RecordKind, Store, StoredRecord};
@@ -474,17 +474,7 @@ fn render_list(
             }
         } @else {
             table.decisions {
-                caption { "Decisions" }
-                thead {
-                    tr {
-                        th scope="col" { "Index" }
-                        th scope="col" { "Time" }
-                        th scope="col" { "Model" }
-                        th scope="col" { "Version" }
-                        th scope="col" { "Environment" }
-                        th scope="col" { "Outcome" }
-                    }
-                }
+                (table_head("Decisions", &["Index", "Time", "Model", "Version", "Environment", "Outcome"]))
                 tbody {
                     @for r in &listing.rows {
                         tr {

@@ -24,7 +24,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{blocking, page as layout, read_form, redirect, short, PageError, Section, Viewer};
+use super::{
+    blocking, page as layout, read_form, redirect, short, table_head, PageError, Section, Viewer,
+};
 use crate::clock::rfc3339;
 use crate::engine::audit::{self, CheckpointStatus};
 use crate::ledger::verify::verify_store_against_with_progress;
@@ -351,15 +353,7 @@ fn render_page(viewer: &Viewer, o: &Overview, jobs: &[Job]) -> Markup {
                 p.small { "The latest " (o.rows.len()) " stored checkpoints, newest first; \"Verify now\" checks every one." }
             }
             table {
-                caption { "Checkpoints" }
-                thead {
-                    tr {
-                        th.num scope="col" { "Size" }
-                        th scope="col" { "Signature" }
-                        th scope="col" { "Root" }
-                        th scope="col" { "Consistent with the previous" }
-                    }
-                }
+                (table_head("Checkpoints", &["#Size", "Signature", "Root", "Consistent with the previous"]))
                 tbody {
                     @for row in &o.rows {
                         tr {

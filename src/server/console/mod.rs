@@ -405,6 +405,25 @@ pub async fn blocking<T: Send + 'static>(
         })?
 }
 
+/// A table's caption and column headings (`scope="col"`); a heading written `#Name` is a
+/// number column, right-aligned, shown as `Name`.
+pub fn table_head(caption: &str, columns: &[&str]) -> Markup {
+    html! {
+        caption { (caption) }
+        thead {
+            tr {
+                @for c in columns {
+                    @if let Some(number) = c.strip_prefix('#') {
+                        th.num scope="col" { (number) }
+                    } @else {
+                        th scope="col" { (c) }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The console path of model `name`'s page, plus `rest` (e.g. `/evidence`): the name
 /// percent-encoded as one path segment, so that a name with `/`, `?`, `#` or `%` leads to its
 /// own page. A name of dots only, which a browser would resolve as `.`/`..`, leads to the list

@@ -25,7 +25,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{blocking, model_path, page as layout, PageError, Section, Viewer};
+use super::{blocking, model_path, page as layout, table_head, PageError, Section, Viewer};
 use crate::attest::TrustStore;
 use crate::clock::parse_rfc3339;
 use crate::evidence::{EvidenceError, Scope};
@@ -517,15 +517,7 @@ pub async fn list(
             p role="status" { "No models match." }
         } @else {
             table.models {
-                caption { "Models" }
-                thead { tr {
-                    th scope="col" { "Model" }
-                    th scope="col" { "Tier" }
-                    th scope="col" .num { "Versions" }
-                    th scope="col" { "Completeness" }
-                    th scope="col" { "Current" }
-                    th scope="col" .num { "Gaps" }
-                } }
+                (table_head("Models", &["Model", "Tier", "#Versions", "Completeness", "Current", "#Gaps"]))
                 tbody {
                     @for r in &shown { (row(r)) }
                 }

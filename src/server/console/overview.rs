@@ -21,7 +21,7 @@ use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::models::{loading_notice, Loaded};
-use super::{blocking, model_path, page as layout, short, PageError, Section, Viewer};
+use super::{blocking, model_path, page as layout, short, table_head, PageError, Section, Viewer};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::engine::audit::{self, CheckpointStatus};
 use crate::inventory::report::{Expiring, Finding, Kpis, Ratio, WeekCount};
@@ -430,8 +430,7 @@ fn weekly_chart(weeks: &[WeekCount]) -> Markup {
             details {
                 summary { "Decisions per week as a table" }
                 table {
-                    caption { "Decisions per week" }
-                    thead { tr { th scope="col" { "Week from" } th.num scope="col" { "Allow" } th.num scope="col" { "Deny" } } }
+                    (table_head("Decisions per week", &["Week from", "#Allow", "#Deny"]))
                     tbody {
                         @for w in weeks {
                             tr { td { (w.week_start) } td.num { (w.allow) } td.num { (w.deny) } }

@@ -13,7 +13,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 
-use super::{blocking, page as layout, short, PageError, Section, Viewer};
+use super::{blocking, page as layout, short, table_head, PageError, Section, Viewer};
 use crate::inventory::scheduled::{self, StoredFormat, StoredReport};
 use crate::inventory::{render, InventoryError, Report};
 use crate::server::error::ApiError;
@@ -64,16 +64,7 @@ fn render_list(reports: &[StoredReport]) -> Markup {
             }
         } @else {
             table {
-                caption { "Kept reports" }
-                thead {
-                    tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "As of" }
-                        th scope="col" { "Generated" }
-                        th.num scope="col" { "Population" }
-                        th scope="col" { "Download" }
-                    }
-                }
+                (table_head("Kept reports", &["Name", "As of", "Generated", "#Population", "Download"]))
                 tbody {
                     @for r in reports {
                         tr {

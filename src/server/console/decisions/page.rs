@@ -9,7 +9,9 @@ use crate::engine::EngineError;
 use crate::ledger::LedgerError;
 use crate::ledger::{leaf_hash, parse_record, Record, RecordKind, StoredRecord};
 use crate::policy::Reason;
-use crate::server::console::{blocking, page as layout, short, PageError, Section, Viewer};
+use crate::server::console::{
+    blocking, page as layout, short, table_head, PageError, Section, Viewer,
+};
 use crate::server::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use base64::Engine as _;
@@ -142,16 +144,7 @@ fn digest(d: &str) -> Markup {
 fn reasons_table(caption: &str, reasons: &[Reason]) -> Markup {
     html! {
         table.reasons {
-            caption { (caption) }
-            thead {
-                tr {
-                    th scope="col" { "Policy" }
-                    th scope="col" { "Effect" }
-                    th scope="col" { "Reason" }
-                    th scope="col" { "Controls" }
-                    th scope="col" { "Compared values" }
-                }
-            }
+            (table_head(caption, &["Policy", "Effect", "Reason", "Controls", "Compared values"]))
             tbody {
                 @for r in reasons {
                     tr {
@@ -245,15 +238,7 @@ fn render_decision(index: u64, v: &DecisionView) -> Markup {
             p { "No approval counted." }
         } @else {
             table.approvals {
-                caption { "Approvals that counted" }
-                thead {
-                    tr {
-                        th scope="col" { "Role" }
-                        th scope="col" { "Approver" }
-                        th scope="col" { "Expires" }
-                        th scope="col" { "Attestation" }
-                    }
-                }
+                (table_head("Approvals that counted", &["Role", "Approver", "Expires", "Attestation"]))
                 tbody {
                     @for a in &b.approvals {
                         tr {
@@ -272,17 +257,7 @@ fn render_decision(index: u64, v: &DecisionView) -> Markup {
             p { "No waiver was applied." }
         } @else {
             table.waivers {
-                caption { "Waivers applied" }
-                thead {
-                    tr {
-                        th scope="col" { "Policies" }
-                        th scope="col" { "Granted by" }
-                        th scope="col" { "Ticket" }
-                        th scope="col" { "Reason" }
-                        th scope="col" { "Expires" }
-                        th scope="col" { "Attestation" }
-                    }
-                }
+                (table_head("Waivers applied", &["Policies", "Granted by", "Ticket", "Reason", "Expires", "Attestation"]))
                 tbody {
                     @for w in &b.waivers {
                         tr {

@@ -198,15 +198,7 @@ fn approvals(versions: &[&VersionListing], now: OffsetDateTime) -> Markup {
     }
     html! {
         table.approvals {
-            caption { "Approvals of the latest deploying allow per environment" }
-            thead { tr {
-                th scope="col" { "Version" }
-                th scope="col" { "Environment" }
-                th scope="col" { "Role" }
-                th scope="col" { "Approver" }
-                th scope="col" { "Expires" }
-                th scope="col" { "Status" }
-            } }
+            (table_head("Approvals of the latest deploying allow per environment", &["Version", "Environment", "Role", "Approver", "Expires", "Status"]))
             tbody {
                 @for (version, (env, role, who, expires)) in &rows {
                     tr {
@@ -274,13 +266,7 @@ fn gaps(latest: Option<(&String, &VersionEntry)>, found: &[Finding]) -> Markup {
         }
         @if !found.is_empty() {
             table.findings {
-                caption { "Findings of the inventory report as of now" }
-                thead { tr {
-                    th scope="col" { "Version" }
-                    th scope="col" { "Environment" }
-                    th scope="col" { "Kind" }
-                    th scope="col" { "What is missing" }
-                } }
+                (table_head("Findings of the inventory report as of now", &["Version", "Environment", "Kind", "What is missing"]))
                 tbody {
                     @for f in found {
                         tr {
