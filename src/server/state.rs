@@ -126,6 +126,13 @@ impl AppState {
         self.tokens.read().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// The name and role of the stored token whose SHA-256 is `digest`, read under the table's
+    /// lock without copying the table (console sessions look their token up on every request).
+    pub fn lookup_token(&self, digest: &[u8; 32]) -> Option<(String, super::auth::ApiRole)> {
+        // As `tokens()`: a poisoned table knows no token (fail closed).
+        self.tokens.read().ok().and_then(|t| t.lookup(digest))
+    }
+
     /// Reloads the token table from `tokens.toml`.
     pub fn reload_tokens(&self) -> Result<(), ApiError> {
         let file = TokenFile::load(&self.ws.tokens_path())

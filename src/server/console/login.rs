@@ -150,7 +150,7 @@ pub async fn submit(
         );
     }
     let digest = sha256(form.token.trim().as_bytes());
-    match state.tokens().lookup(&digest) {
+    match state.lookup_token(&digest) {
         None => {
             tracing::warn!("console sign-in refused: unknown token");
             login_page(

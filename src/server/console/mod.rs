@@ -199,7 +199,7 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
 pub fn current_session(headers: &axum::http::HeaderMap, state: &AppState) -> Option<Session> {
     let id = session::cookie(headers, SESSION_COOKIE)?;
     let s = state.console.sessions.get(id, state.clock.now())?;
-    match state.tokens().lookup(&s.token_digest) {
+    match state.lookup_token(&s.token_digest) {
         Some((_, role)) if role == CONSOLE_ROLE && s.role == CONSOLE_ROLE => Some(s),
         _ => {
             // The token was withdrawn or changed role: its sessions end with it.
