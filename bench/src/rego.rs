@@ -1,0 +1,1 @@
+//! The reference promotion rules written in Rego, evaluated in process by `regorus`.
