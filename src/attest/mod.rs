@@ -35,7 +35,8 @@ pub use statement::{
 };
 pub use trust::{KeyChange, Revocation, Role, TrustStore, TrustedKey};
 pub use verify::{
-    verify_envelope, SigFailure, SignatureProblem, Signer, VerifiedEnvelope, VerifyError,
+    verify_envelope, verify_signatures, SigFailure, SignatureProblem, Signatures, Signer,
+    VerifiedEnvelope, VerifyError,
 };
 
 /// Errors from parsing keys, envelopes and statements and from changing the trust store.

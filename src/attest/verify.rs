@@ -145,6 +145,37 @@ pub fn verify_envelope(
     now: OffsetDateTime,
     accepted_roles: &[Role],
 ) -> Result<VerifiedEnvelope, VerifyError> {
+    let Signatures { signers, problems } = verify_signatures(env, trust, now, accepted_roles)?;
+    let statement =
+        Statement::from_payload(&env.payload).map_err(|e| VerifyError::MalformedStatement {
+            reason: e.to_string(),
+        })?;
+    Ok(VerifiedEnvelope {
+        statement,
+        payload_sha256: crate::digest::sha256_prefixed(&env.payload),
+        signers,
+        problems,
+    })
+}
+
+/// The signatures of an envelope that counted and those that did not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signatures {
+    /// The keys whose signatures counted, one entry per key, in envelope order (never empty).
+    pub signers: Vec<Signer>,
+    /// The signatures that did not count, and why.
+    pub problems: Vec<SignatureProblem>,
+}
+
+/// The signature checks of [`verify_envelope`] alone, for a caller that has already parsed
+/// (and validated) the statement of `env` and hashed its payload: the same rules, the same
+/// errors, without parsing the payload a second time.
+pub fn verify_signatures(
+    env: &Envelope,
+    trust: &TrustStore,
+    now: OffsetDateTime,
+    accepted_roles: &[Role],
+) -> Result<Signatures, VerifyError> {
     if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Err(VerifyError::WrongPayloadType {
             found: env.payload_type.clone(),
@@ -176,16 +207,7 @@ pub fn verify_envelope(
     if signers.is_empty() {
         return Err(VerifyError::NoValidSignature { problems });
     }
-    let statement =
-        Statement::from_payload(&env.payload).map_err(|e| VerifyError::MalformedStatement {
-            reason: e.to_string(),
-        })?;
-    Ok(VerifiedEnvelope {
-        statement,
-        payload_sha256: crate::digest::sha256_prefixed(&env.payload),
-        signers,
-        problems,
-    })
+    Ok(Signatures { signers, problems })
 }
 
 /// The trusted key (revoked or not) under which `sig` verifies: the hinted key first, then

@@ -19,9 +19,9 @@ use super::request::PromotionRequest;
 use super::waivers::{check_waiver, AppliedWaiver, WaiverRules};
 use super::{EngineError, Problem};
 use crate::attest::{
-    verify_envelope, Envelope, Role, SigFailure, SignatureProblem, Statement, TrustStore,
-    VerifiedEnvelope, VerifyError, IN_TOTO_PAYLOAD_TYPE, PREDICATE_APPROVAL,
-    PREDICATE_MODEL_METADATA, PREDICATE_WAIVER,
+    verify_signatures, Envelope, Role, SigFailure, SignatureProblem, Statement, TrustStore,
+    VerifyError, IN_TOTO_PAYLOAD_TYPE, PREDICATE_APPROVAL, PREDICATE_MODEL_METADATA,
+    PREDICATE_WAIVER,
 };
 use crate::canonical;
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -124,6 +124,8 @@ struct Parsed {
     index: usize,
     envelope: Envelope,
     statement: Statement,
+    /// `sha256:<hex>` of the raw payload bytes (what approvals bind to).
+    payload_digest: String,
 }
 
 /// Parses, verifies and binds every attestation of `request`.
@@ -175,7 +177,7 @@ pub fn examine(
             ));
         }
         let payload_digest = sha256_prefixed(&envelope.payload);
-        if let Some(first) = first_payload.insert(payload_digest, index) {
+        if let Some(first) = first_payload.insert(payload_digest.clone(), index) {
             return Err(EngineError::invalid(
                 &at,
                 format!(
@@ -223,6 +225,7 @@ pub fn examine(
             index,
             envelope,
             statement,
+            payload_digest,
         });
     }
 
@@ -376,16 +379,18 @@ fn verify_metadata(
     now: OffsetDateTime,
     out: &mut Examined,
 ) -> Result<Option<VerifiedMetadata>, EngineError> {
-    let mut verified: Option<(VerifiedMetadata, VerifiedEnvelope)> = None;
+    let mut verified: Option<VerifiedMetadata> = None;
     for p in parsed
         .iter()
         .filter(|p| p.statement.predicate_type == PREDICATE_MODEL_METADATA)
     {
-        match verify_envelope(&p.envelope, trust, now, &METADATA_SIGNER_ROLES) {
+        // The statement was parsed and validated when the request was read: only the
+        // signatures are checked here.
+        match verify_signatures(&p.envelope, trust, now, &METADATA_SIGNER_ROLES) {
             Err(e) => push_verify_failure(out, p.index, "model metadata", &e),
             Ok(v) => {
-                if let Some((first, _)) = &verified {
-                    if first.payload_digest != v.payload_sha256 {
+                if let Some(first) = &verified {
+                    if first.payload_digest != p.payload_digest {
                         return Err(EngineError::invalid(
                             format!("/attestations/{}", p.index),
                             format!(
@@ -401,8 +406,8 @@ fn verify_metadata(
                     .artifact_digest
                     .strip_prefix("sha256:")
                     .unwrap_or_default();
-                let subject_matches = v.statement.subject.iter().any(|s| s.sha256() == Some(want));
-                let predicate_matches = v
+                let subject_matches = p.statement.subject.iter().any(|s| s.sha256() == Some(want));
+                let predicate_matches = p
                     .statement
                     .predicate
                     .pointer("/artifact/digest")
@@ -424,25 +429,22 @@ fn verify_metadata(
                     ));
                 }
                 mark_counted(out, p.index);
-                verified = Some((
-                    VerifiedMetadata {
-                        index: p.index,
-                        payload_digest: v.payload_sha256.clone(),
-                        predicate: v.statement.predicate.clone(),
-                        artifact_digest_matches: subject_matches && predicate_matches,
-                        signers: v
-                            .signers
-                            .iter()
-                            .map(|s| s.principal.clone())
-                            .chain(v.problems.iter().filter_map(involved_principal))
-                            .collect(),
-                    },
-                    v,
-                ));
+                verified = Some(VerifiedMetadata {
+                    index: p.index,
+                    payload_digest: p.payload_digest.clone(),
+                    predicate: p.statement.predicate.clone(),
+                    artifact_digest_matches: subject_matches && predicate_matches,
+                    signers: v
+                        .signers
+                        .iter()
+                        .map(|s| s.principal.clone())
+                        .chain(v.problems.iter().filter_map(involved_principal))
+                        .collect(),
+                });
             }
         }
     }
-    Ok(verified.map(|(m, _)| m))
+    Ok(verified)
 }
 
 /// Checks one approval: it counts, or the error is the finding that says why not.
@@ -460,7 +462,7 @@ fn count_approval(
     let role: Role = role_text
         .parse()
         .map_err(|e| format!("approval not counted: {e}"))?;
-    let verified = verify_envelope(&p.envelope, trust, now, &[role]).map_err(|e| match e {
+    let verified = verify_signatures(&p.envelope, trust, now, &[role]).map_err(|e| match e {
         VerifyError::NoValidSignature { problems } if !problems.is_empty() => format!(
             "approval not counted: {}",
             problems

@@ -92,7 +92,7 @@ pub fn derive_model_facts(
         has_limitations: !p.array("/risk_management/limitations").is_empty(),
         code_commit_clean: p.has("/lineage/code/repo")
             && p.has("/lineage/code/commit")
-            && p.0.pointer("/lineage/code/dirty").and_then(Value::as_bool) == Some(false),
+            && at(p.0, "/lineage/code/dirty").and_then(Value::as_bool) == Some(false),
         training_datasets: count(training_datasets),
         all_datasets_have_digest: !datasets.is_empty()
             && datasets.iter().all(|d| has_text(d, "/digest")),
@@ -110,7 +110,7 @@ pub fn derive_model_facts(
             && p.has("/documentation/model_card_digest"),
         has_technical_docs: p.has("/documentation/technical_docs_uri")
             && p.has("/documentation/instructions_for_use_uri"),
-        has_drift_monitoring: p.0.pointer("/monitoring/drift").is_some()
+        has_drift_monitoring: at(p.0, "/monitoring/drift").is_some()
             && p.has("/monitoring/alert_route"),
         has_performance_threshold: p.has("/monitoring/performance_threshold"),
         validation_status: p.text("/validation/status").to_string(),
@@ -154,11 +154,10 @@ impl<'a> Predicate<'a> {
         has_text(self.0, pointer)
     }
     fn flag(&self, pointer: &str) -> bool {
-        self.0.pointer(pointer).and_then(Value::as_bool) == Some(true)
+        at(self.0, pointer).and_then(Value::as_bool) == Some(true)
     }
     fn array(&self, pointer: &str) -> Vec<&'a Value> {
-        self.0
-            .pointer(pointer)
+        at(self.0, pointer)
             .and_then(Value::as_array)
             .map(|a| a.iter().collect())
             .unwrap_or_default()
@@ -166,7 +165,21 @@ impl<'a> Predicate<'a> {
 }
 
 fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    at(v, pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `v.pointer(pointer)` without its allocations: the pointers here are fixed paths of plain
+/// keys, walked segment by segment (a segment with a `~` escape takes the general path).
+fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.contains('~') {
+        return v.pointer(pointer);
+    }
+    let rest = pointer.strip_prefix('/')?;
+    rest.split('/').try_fold(v, |node, key| match node {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
 }
 
 fn has_text(v: &Value, pointer: &str) -> bool {
