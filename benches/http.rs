@@ -13,6 +13,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/figures.rs"]
+mod figures;
 #[path = "support/http_load.rs"]
 mod http_load;
 
@@ -23,8 +25,11 @@ use http_load::*;
 use modelgate::engine::load_trust;
 use modelgate::server::auth::{ApiRole, TokenFile};
 
-fn row(name: &str, mut o: Outcome, took: Duration) {
+fn row(name: &str, key: &str, mut o: Outcome, took: Duration) {
     o.latencies.sort();
+    figures::figure(&format!("{key}.rps"), o.ok as f64 / took.as_secs_f64());
+    figures::figure(&format!("{key}.p50_ms"), percentile(&o.latencies, 0.5));
+    figures::figure(&format!("{key}.p99_ms"), percentile(&o.latencies, 0.99));
     println!(
         "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
         o.ok + o.errors,
@@ -79,11 +84,21 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|");
     for rate in [500u64, 1_000, 2_000] {
         let (o, took) = fixed_rate(addr, &token, &requests, rate, secs, 64);
-        row(&format!("fixed {rate} rps, 64 connections"), o, took);
+        row(
+            &format!("fixed {rate} rps, 64 connections"),
+            &format!("http.fixed{rate}"),
+            o,
+            took,
+        );
     }
     for conns in [16usize, 64] {
         let (o, took) = saturation(&[addr], &token, &requests, secs, conns);
-        row(&format!("saturation, {conns} connections"), o, took);
+        row(
+            &format!("saturation, {conns} connections"),
+            &format!("http.saturation{conns}"),
+            o,
+            took,
+        );
     }
     drop(server);
     let store = modelgate::ledger::SqliteStore::open_read_only(&f.ws.ledger_path()).unwrap();

@@ -13,6 +13,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/figures.rs"]
+mod figures;
 #[path = "support/inventory_fill.rs"]
 mod inventory_fill;
 
@@ -183,6 +185,9 @@ fn main() {
     );
     row("render JSON", &|t| t.json);
     row("render HTML (tables + SVG)", &|t| t.html);
+    figures::figure("inventory.records", size as f64);
+    figures::figure("inventory.cold_ms", cold.end_to_end());
+    figures::figure("inventory.warm_ms", warm.end_to_end());
     println!(
         "| **JSON report end to end** | **{:.0}** | **{:.0}** | **{:.0}** |",
         cold.end_to_end(),

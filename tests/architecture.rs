@@ -229,3 +229,32 @@ fn adapters_hold_no_crypto_cedar_or_sql() {
         "adapters call the library, they do not reimplement it",
     );
 }
+
+#[test]
+fn the_product_never_depends_on_the_benchmark_runner() {
+    assert_only(
+        |_| false,
+        &["regorus", "modelgate_bench"],
+        "the peers and the runner stay in bench/",
+    );
+    let manifest: toml::Value = toml::from_str(
+        &fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap(),
+    )
+    .unwrap();
+    let members = &manifest["workspace"]["default-members"];
+    assert_eq!(
+        members.as_array().map(|m| m.len()),
+        Some(1),
+        "only the product is a default member: {members}"
+    );
+    assert_eq!(members[0].as_str(), Some("."));
+    for table in ["dependencies", "dev-dependencies"] {
+        let deps = manifest[table].as_table().unwrap();
+        for peer in ["regorus", "modelgate-bench"] {
+            assert!(
+                !deps.contains_key(peer),
+                "{peer} in the product's [{table}]"
+            );
+        }
+    }
+}

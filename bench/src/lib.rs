@@ -1,3 +1,25 @@
 //! modelgate's benchmark runner, as a library so that its parts can be tested: floors, peers and
-//! scaling curves measured side by side in one run (`docs/benchmarks.md`).
+//! scaling curves measured side by side in one run, written into `docs/benchmarks.md`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+#[allow(clippy::new_without_default)]
+#[path = "../../tests/common/mod.rs"]
+pub mod common;
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[path = "../../benches/support/filler.rs"]
+pub mod filler;
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[path = "../../benches/support/http_load.rs"]
+pub mod http_load;
+
+pub mod cargo_benches;
+pub mod cedar_alone;
+pub mod doc;
+pub mod floors;
+pub mod machine;
+pub mod peers;
 pub mod rego;
+pub mod report;
+pub mod scaling;
+pub mod stats;
+pub mod workload;
