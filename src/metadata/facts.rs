@@ -282,4 +282,30 @@ mod tests {
         assert!(derive_model_facts(&clean, "m", "1", now()).code_commit_clean);
         assert!(!derive_model_facts(&unknown, "m", "1", now()).code_commit_clean);
     }
+
+    #[test]
+    fn path_lookup_equals_json_pointer() {
+        let doc = json!({
+            "a": {"b": [10, {"c": "x"}], "": 1, "t~k": {"s/l": 2}},
+            "n": null
+        });
+        for path in [
+            "/a",
+            "/a/b",
+            "/a/b/0",
+            "/a/b/1/c",
+            "/a/b/2",
+            "/a/b/x",
+            "/a/",
+            "/n",
+            "/n/x",
+            "/missing",
+            "/a/b/1/c/d",
+            "/a/t~0k/s~1l",
+            "/a/t~0k",
+        ] {
+            assert_eq!(at(&doc, path), doc.pointer(path), "{path}");
+        }
+        assert_eq!(at(&doc, "a"), None);
+    }
 }
