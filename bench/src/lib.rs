@@ -2,12 +2,15 @@
 //! scaling curves measured side by side in one run, written into `docs/benchmarks.md`.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+/// The tests' fixture: a real workspace, persona keys, signed requests (`tests/common`).
 #[allow(clippy::new_without_default)]
 #[path = "../../tests/common/mod.rs"]
 pub mod common;
+/// Filler decision records for large ledgers (`benches/support/filler.rs`).
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[path = "../../benches/support/filler.rs"]
 pub mod filler;
+/// The HTTP load generator and served process of the benches (`benches/support/http_load.rs`).
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[path = "../../benches/support/http_load.rs"]
 pub mod http_load;
