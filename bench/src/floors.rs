@@ -210,9 +210,9 @@ pub fn run(w: &mut Workload, cedar: &CedarAlone, figures: &mut Figures) -> Resul
     let mut judge_mix = Vec::new();
     let mut per_item: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(Vec::new(), Vec::new()); 6];
     let engine = &w.fixture.engine;
-    for (k, item) in w.items.iter().enumerate() {
+    // Warm-up: one judgement of each request.
+    for item in &w.items {
         engine.judge(&w.trust, &item.bytes)?;
-        let _ = k;
     }
     for _ in 0..ROUNDS {
         for (k, (item, (r, e))) in w.items.iter().zip(&prebuilt).enumerate() {

@@ -334,7 +334,6 @@ pub fn run(modelgate: &Path, max_exp: u32, figures: &mut Figures) -> Result<Stri
         points.push(p);
     }
     let last = points.last().context("no size measured")?;
-    let e = last.size.ilog10();
     figures.set("scale.max_size", last.size as f64);
     figures.set("scale.verify_rate", last.size as f64 / last.verify_s);
     if let (Some(m), Some(v)) = (&last.proof_make, &last.proof_verify) {
@@ -348,7 +347,6 @@ pub fn run(modelgate: &Path, max_exp: u32, figures: &mut Figures) -> Result<Stri
     figures.set("scale.rss_ready_mib", last.rss_ready_mib);
     figures.set("scale.rss_peak_mib", last.rss_peak_mib);
     figures.set("scale.proof_len", (last.size as f64).log2().ceil());
-    let _ = e;
 
     let mut t = Table::new(&[
         "records",
