@@ -263,29 +263,36 @@ pub fn run(w: &mut Workload, cedar: &CedarAlone, figures: &mut Figures) -> Resul
         "tier 2, allow",
         "tier 2, deny",
     ];
-    for (k, (f, j)) in per_item.iter().enumerate() {
-        let (f, j) = (Summary::of(f), Summary::of(j));
+    // One row: the floor and the decision side by side, `mark` around the ratios.
+    let mut ratio_row = |name: String, signatures: String, f: &Summary, j: &Summary, mark: &str| {
         t.row(vec![
-            names[k].into(),
-            w.items[k].signatures.len().to_string(),
+            name,
+            signatures,
             num(f.p50),
             num(j.p50),
-            format!("{:.2}×", j.p50 / f.p50),
+            format!("{mark}{:.2}×{mark}", j.p50 / f.p50),
             num(f.p99),
             num(j.p99),
-            format!("{:.2}×", j.p99 / f.p99),
+            format!("{mark}{:.2}×{mark}", j.p99 / f.p99),
         ]);
+    };
+    for (k, (f, j)) in per_item.iter().enumerate() {
+        let signatures = w.items[k].signatures.len().to_string();
+        ratio_row(
+            names[k].into(),
+            signatures,
+            &Summary::of(f),
+            &Summary::of(j),
+            "",
+        );
     }
-    t.row(vec![
-        "**mix** (n = ".to_owned() + &floor.n.to_string() + ")",
+    ratio_row(
+        format!("**mix** (n = {})", floor.n),
         format!("{envelopes:.1}"),
-        num(floor.p50),
-        num(judge.p50),
-        format!("**{:.2}×**", judge.p50 / floor.p50),
-        num(floor.p99),
-        num(judge.p99),
-        format!("**{:.2}×**", judge.p99 / floor.p99),
-    ]);
+        &floor,
+        &judge,
+        "**",
+    );
     out.push_str("#### In-process decision next to its floor\n\n");
     out.push_str("Decision: `Engine::judge` (parse, verify every signature, validate, derive, evaluate, explain; no I/O). Floor: the same request's signatures through `verify_strict`, its documents through `jsonschema`, and one Cedar `is_authorized` with prebuilt request and entities, timed as one block right before the decision, ");
     out.push_str(&format!("{ROUNDS} rounds of the six requests.\n\n"));

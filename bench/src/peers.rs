@@ -264,15 +264,14 @@ pub fn cold(
     t.row(vec!["`modelgate check` (loads bundle and schemas, verifies 4 signatures, validates, evaluates, appends to the ledger with fsync)".into(), c.n.to_string(), num(c.p50), num(c.mean), num(c.min), num(c.max), if check_ok { "allow (exit 0)".into() } else { "not exit 0".into() }]);
     let mut out = String::new();
     match &cedar_bin {
-        Ok(bin) => {
+        Ok(_) => {
             let k = Summary::of(&cedar_s).ms();
             figures.set("cold.cedar.median_ms", k.p50);
             t.row(vec![format!("`cedar authorize` (cedar-policy-cli {CEDAR_VERSION}: parses policies, schema, entities, request; validates the request; evaluates)"), k.n.to_string(), num(k.p50), num(k.mean), num(k.min), num(k.max), if cedar_ok { "ALLOW (exit 0)".into() } else { "not exit 0".into() }]);
             out.push_str(&t.markdown());
             out.push_str(&format!(
-                "\n`modelgate check` / `cedar authorize`, medians: **{:.2}×** (goal ≤ 2×). The two ran alternately, {COLD_RUNS} times each after 5 warm-up runs, as child processes of the runner (fork, exec, wait), from `{}`.\n",
+                "\n`modelgate check` / `cedar authorize`, medians: **{:.2}×** (goal ≤ 2×). The two ran alternately, {COLD_RUNS} times each after 5 warm-up runs, as child processes of the runner (fork, exec, wait).\n",
                 c.p50 / k.p50,
-                bin.display()
             ));
         }
         Err(e) => {
